@@ -1,0 +1,1 @@
+"""Enterprise to Cloud Sync: the application package (settings, command line, Sync Info, demo)."""

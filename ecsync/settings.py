@@ -1,0 +1,48 @@
+"""Every setting of the product in one place: environment variables prefixed `ECSYNC_`, with defaults.
+
+Connection secrets are not settings: they live in Prefect Blocks (see `connectors/blocks.py`).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Runtime settings; `ECSYNC_<NAME>` overrides each one (e.g. `ECSYNC_DATABASE_URL`)."""
+
+    model_config = SettingsConfigDict(env_prefix="ECSYNC_", extra="ignore")
+
+    data_dir: Path = Field(default=Path("data"), description="Where the embedded databases and logs live.")
+    database_url: str | None = Field(
+        default=None,
+        description="Sync-state database. Default: a SQLite file in data_dir. PostgreSQL: postgresql://...",
+    )
+    scan_concurrency: int = Field(default=4, ge=1, le=64, description="Folders listed at once per run.")
+    transfer_concurrency: int = Field(default=4, ge=1, le=64, description="Actions carried out at once per run.")
+    task_retries: int = Field(default=3, ge=0, le=10, description="Retries of a transient failure per task.")
+    retry_backoff_seconds: float = Field(default=1.0, ge=0, description="First retry delay; doubles each time.")
+    chunk_size: int = Field(default=1024 * 1024, ge=4096, description="Bytes per streamed content chunk.")
+    lease_seconds: int = Field(
+        default=3600, ge=10, description="How long a run holds a sync set before another may take it over."
+    )
+    lease_wait_seconds: float = Field(
+        default=0, ge=0, description="How long a run waits for another run of the same sync set to finish."
+    )
+    onprem_connection: str = Field(default="onprem", description="Default on-prem connection block name.")
+    cloud_connection: str = Field(default="cloud", description="Default cloud connection block name.")
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{(self.data_dir / 'sync-state.db').resolve()}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

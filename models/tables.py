@@ -15,6 +15,11 @@ from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
+def _nullable_json() -> Column[Any]:
+    """A JSON column where Python None is SQL NULL (so "no intent" can be queried with IS NULL)."""
+    return Column(JSON(none_as_null=True), nullable=True)
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -124,7 +129,7 @@ class Member(SQLModel, table=True):
 
     status: str = Field(default=MemberStatus.PENDING.value, max_length=32)
     error_code: str | None = Field(default=None, max_length=64)
-    error_report: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    error_report: dict[str, Any] | None = Field(default=None, sa_column=_nullable_json())
     error_at: datetime | None = None
     last_attempt_at: datetime | None = None
     last_synced_at: datetime | None = None
@@ -135,6 +140,6 @@ class Member(SQLModel, table=True):
     locked_by_sync: bool = False
     """True only for locks this sync placed; unsync releases exactly these."""
 
-    intent: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    intent: dict[str, Any] | None = Field(default=None, sa_column=_nullable_json())
     """The side-effecting action in flight (kind, side, target parent, name, started), cleared after it."""
     intent_at: datetime | None = None

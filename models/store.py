@@ -1,0 +1,183 @@
+"""The few database operations the flows need, each one short transaction.
+
+Kept apart from the flows so that every write of the sync state (base, status, intent, lease) is in one
+place and works the same on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, update
+from sqlmodel import Session, col, select
+
+from models.db import session_scope
+from models.tables import Member, MemberStatus, SyncSet, SyncSetState, utcnow
+
+
+class LeaseHeldError(RuntimeError):
+    """Another run is changing this sync set right now."""
+
+
+def acquire_lease(url: str, sync_set_id: int, run_id: str, seconds: int) -> bool:
+    """Take the sync set for `run_id` unless a live lease of another run holds it (one atomic UPDATE)."""
+    now = utcnow()
+    with session_scope(url) as session:
+        result = session.execute(
+            update(SyncSet)
+            .where(col(SyncSet.id) == sync_set_id)
+            .where(
+                or_(
+                    col(SyncSet.lease_owner).is_(None),
+                    col(SyncSet.lease_owner) == run_id,
+                    col(SyncSet.lease_expires_at) < now,
+                )
+            )
+            .values(lease_owner=run_id, lease_expires_at=now + timedelta(seconds=seconds))
+        )
+        return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def release_lease(url: str, sync_set_id: int, run_id: str) -> None:
+    with session_scope(url) as session:
+        session.execute(
+            update(SyncSet)
+            .where(col(SyncSet.id) == sync_set_id)
+            .where(col(SyncSet.lease_owner) == run_id)
+            .values(lease_owner=None, lease_expires_at=None)
+        )
+
+
+def lease_holder(url: str, sync_set_id: int) -> tuple[str | None, datetime | None]:
+    with session_scope(url) as session:
+        sync_set = session.get(SyncSet, sync_set_id)
+        if sync_set is None:
+            return None, None
+        return sync_set.lease_owner, sync_set.lease_expires_at
+
+
+def get_sync_set(url: str, slug: str) -> SyncSet | None:
+    with session_scope(url) as session:
+        return session.exec(select(SyncSet).where(SyncSet.slug == slug)).first()
+
+
+def active_sync_sets(url: str) -> list[SyncSet]:
+    with session_scope(url) as session:
+        statement = select(SyncSet).where(SyncSet.state == SyncSetState.ACTIVE.value).order_by(SyncSet.slug)
+        return list(session.exec(statement))
+
+
+def members_of(url: str, sync_set_id: int) -> list[Member]:
+    with session_scope(url) as session:
+        statement = select(Member).where(Member.sync_set_id == sync_set_id).order_by(col(Member.id))
+        return list(session.exec(statement))
+
+
+def active_member_for_onprem(session: Session, onprem_ids: Sequence[str]) -> list[tuple[Member, SyncSet]]:
+    """Members of active sync sets that pair any of these on-prem nodes."""
+    if not onprem_ids:
+        return []
+    statement = (
+        select(Member, SyncSet)
+        .join(SyncSet, col(SyncSet.id) == col(Member.sync_set_id))
+        .where(col(Member.onprem_id).in_(list(onprem_ids)))
+        .where(SyncSet.state == SyncSetState.ACTIVE.value)
+    )
+    return [(member, sync_set) for member, sync_set in session.exec(statement)]
+
+
+def active_member_for_cloud(session: Session, cloud_ids: Sequence[str]) -> list[tuple[Member, SyncSet]]:
+    """Members of active sync sets whose cloud copy is any of these nodes."""
+    if not cloud_ids:
+        return []
+    statement = (
+        select(Member, SyncSet)
+        .join(SyncSet, col(SyncSet.id) == col(Member.sync_set_id))
+        .where(col(Member.cloud_id).in_(list(cloud_ids)))
+        .where(SyncSet.state == SyncSetState.ACTIVE.value)
+    )
+    return [(member, sync_set) for member, sync_set in session.exec(statement)]
+
+
+def find_member(url: str, item: str) -> tuple[Member, SyncSet] | None:
+    """The member of an active sync set whose on-prem or cloud id is `item`, or whose path is `slug:path`."""
+    with session_scope(url) as session:
+        for finder in (active_member_for_onprem, active_member_for_cloud):
+            found = finder(session, [item])
+            if found:
+                return found[0]
+        if ":" in item:
+            slug, _, rel_path = item.partition(":")
+            statement = (
+                select(Member, SyncSet)
+                .join(SyncSet, col(SyncSet.id) == col(Member.sync_set_id))
+                .where(SyncSet.slug == slug)
+                .where(Member.rel_path == rel_path.strip("/"))
+            )
+            row = session.exec(statement).first()
+            if row:
+                return row[0], row[1]
+    return None
+
+
+def set_intent(url: str, member_id: int, intent: dict[str, Any] | None) -> None:
+    """Write (or clear, with None) the action in flight before (after) its side-effecting call."""
+    with session_scope(url) as session:
+        session.execute(
+            update(Member)
+            .where(col(Member.id) == member_id)
+            .values(intent=intent, intent_at=utcnow() if intent else None)
+        )
+
+
+def save_members(url: str, members: Iterable[Member]) -> list[Member]:
+    """Insert or update members in one transaction; returns them with ids."""
+    saved = []
+    with session_scope(url) as session:
+        for member in members:
+            saved.append(session.merge(member))
+        session.flush()
+        for member in saved:
+            session.refresh(member)
+    return saved
+
+
+def delete_members(url: str, member_ids: Iterable[int]) -> None:
+    ids = list(member_ids)
+    if not ids:
+        return
+    with session_scope(url) as session:
+        for member in session.exec(select(Member).where(col(Member.id).in_(ids))):
+            session.delete(member)
+
+
+def mark_requested(url: str, member_ids: Iterable[int]) -> None:
+    ids = list(member_ids)
+    if not ids:
+        return
+    with session_scope(url) as session:
+        session.execute(update(Member).where(col(Member.id).in_(ids)).values(requested=True))
+
+
+def pending_intents(url: str, sync_set_id: int) -> list[Member]:
+    with session_scope(url) as session:
+        statement = (
+            select(Member).where(Member.sync_set_id == sync_set_id).where(col(Member.intent).is_not(None))
+        )
+        return list(session.exec(statement))
+
+
+def failed_counts(url: str, sync_set_id: int) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    with session_scope(url) as session:
+        statement = (
+            select(Member)
+            .where(Member.sync_set_id == sync_set_id)
+            .where(col(Member.status).in_([MemberStatus.FAILED.value, MemberStatus.TEMPORARY_ERROR.value]))
+        )
+        for member in session.exec(statement):
+            code = member.error_code or "UNKNOWN"
+            counts[code] = counts.get(code, 0) + 1
+    return counts

@@ -1,0 +1,36 @@
+"""Retry only what a retry can fix: transient failures (5xx, 429, time-outs, dropped connections).
+
+A 403, a name clash or a quota error will fail the same way on every attempt; retrying them only delays
+the member's failure and hides it from the user.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect.tasks import exponential_backoff
+
+from connectors.errors import RepositoryError
+
+
+def is_transient(exc: BaseException) -> bool:
+    return isinstance(exc, RepositoryError) and exc.retryable
+
+
+def retry_transient_only(task: Any, task_run: Any, state: Any) -> bool:
+    """`retry_condition_fn` for side-effecting tasks: True only when the failure is transient."""
+    try:
+        state.result()
+    except BaseException as exc:
+        return is_transient(exc)
+    return False
+
+
+def retry_options(retries: int, backoff_seconds: float) -> dict[str, Any]:
+    """Task options for exponential backoff with jitter, retrying transient failures only."""
+    return {
+        "retries": retries,
+        "retry_delay_seconds": exponential_backoff(backoff_factor=backoff_seconds) if backoff_seconds else 0,
+        "retry_jitter_factor": 0.5 if backoff_seconds else None,
+        "retry_condition_fn": retry_transient_only,
+    }

@@ -24,6 +24,7 @@ and are not nodes.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ctypes
 import errno
@@ -201,6 +202,8 @@ class LocalRepository:
     def _lookup(self, node_id: str, operation: str) -> tuple[str, os.stat_result]:
         """The node's current path and stat, walking the tree once when the index is stale."""
         for attempt in range(2):
+            if node_id in self._trash_index:
+                break  # deleted through us: no need to walk the tree to know it is gone
             rel = self._index.get(node_id)
             if rel is not None:
                 full = self._full(rel)
@@ -254,7 +257,7 @@ class LocalRepository:
             self._write_json("aliases.json", self._aliases)
         self._index = index
 
-    def _node(self, rel: str, st: os.stat_result) -> Node:
+    def _node(self, rel: str, st: os.stat_result, parent_id: str | None = None) -> Node:
         node_id = self._id_of(st)
         self._index[node_id] = rel
         if rel == "":
@@ -262,8 +265,9 @@ class LocalRepository:
                 id=node_id, name=self.root.name, parent_id=None, is_folder=True, path=None, modified_at=_mtime(st)
             )
         parent_rel, _, name = rel.rpartition("/")
-        parent_id = self._id_of(os.lstat(self._full(parent_rel)))
-        self._index.setdefault(parent_id, parent_rel)
+        if parent_id is None:
+            parent_id = self._id_of(os.lstat(self._full(parent_rel)))
+            self._index.setdefault(parent_id, parent_rel)
         is_folder = stat.S_ISDIR(st.st_mode)
         return Node(
             id=node_id,
@@ -351,7 +355,7 @@ class LocalRepository:
                         fh.write(chunk)
                 with self._os_errors(operation, parent_rel):
                     fh.flush()
-                    os.fsync(fh.fileno())
+                    await asyncio.to_thread(os.fsync, fh.fileno())
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
@@ -394,7 +398,7 @@ class LocalRepository:
                 continue
             if stat.S_ISLNK(st.st_mode):
                 continue
-            page.append(self._node(f"{rel}/{entry.name}" if rel else entry.name, st))
+            page.append(self._node(f"{rel}/{entry.name}" if rel else entry.name, st, folder_id))
             if len(page) >= page_size:
                 yield page
                 page = []
@@ -436,7 +440,10 @@ class LocalRepository:
         metadata: Metadata | None = None,
         mime_type: str | None = None,
     ) -> Node:
-        """Create a file atomically; an existing name (any case) is a clash, never overwritten."""
+        """Create a file atomically; an existing name (any case) is a clash, never overwritten.
+
+        `metadata` and `mime_type` have no home on disk and are ignored; the type is guessed from the name.
+        """
         check_name(name)
         parent_rel = self._folder(parent_id, "upload")
         rel = f"{parent_rel}/{name}" if parent_rel else name
@@ -464,7 +471,7 @@ class LocalRepository:
         tmp = await self._write_temp(parent_rel, content, "update-content")
         try:
             with self._os_errors("update-content", rel):
-                self._keep_version(node_id, rel)
+                await asyncio.to_thread(self._keep_version, node_id, rel)
                 os.replace(tmp, self._full(rel))
         except BaseException:
             with contextlib.suppress(OSError):

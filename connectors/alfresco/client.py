@@ -48,12 +48,16 @@ def _segment(node_id: str) -> str:
     return quote(node_id, safe="-")
 
 
-def _properties(metadata: Metadata | None, *, keep_unset: bool) -> dict[str, str | None]:
-    """cm: properties for the metadata; with keep_unset, None clears the property on the server."""
+def _properties(metadata: Metadata | None, *, keep_unset: bool) -> dict[str, str]:
+    """cm: properties for the metadata.
+
+    With keep_unset, an unset (None) value is sent as "" so the server's copy is cleared too: the official
+    definitions allow only strings as property values, and `parse_metadata` reads "" back as unset.
+    """
     if metadata is None:
         return {}
     values = metadata.as_dict()
-    return {_PROPERTY_NAMES[key]: value for key, value in values.items() if keep_unset or value is not None}
+    return {_PROPERTY_NAMES[key]: value or "" for key, value in values.items() if keep_unset or value is not None}
 
 
 class AlfrescoRepository:
@@ -315,7 +319,7 @@ class AlfrescoRepository:
         return await self._update("rename", node_id, {"name": new_name})
 
     async def update_metadata(self, node_id: str, metadata: Metadata) -> Node:
-        """Sets all three common properties; an unset (None) value clears the property."""
+        """Sets all three common properties; an unset (None) value clears the property (sent as "")."""
         return await self._update("update metadata", node_id, {"properties": _properties(metadata, keep_unset=True)})
 
     async def ensure_versionable(self, node_id: str) -> Node:

@@ -40,11 +40,16 @@ def _optional_str(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
+def _text_or_unset(value: Any) -> str | None:
+    """We clear a property by writing "" (the API takes strings only), so "" reads back as unset."""
+    return None if value is None or value == "" else str(value)
+
+
 def parse_metadata(properties: dict[str, Any]) -> Metadata:
     return Metadata(
-        title=_optional_str(properties.get("cm:title")),
-        description=_optional_str(properties.get("cm:description")),
-        author=_optional_str(properties.get("cm:author")),
+        title=_text_or_unset(properties.get("cm:title")),
+        description=_text_or_unset(properties.get("cm:description")),
+        author=_text_or_unset(properties.get("cm:author")),
     )
 
 

@@ -263,7 +263,7 @@ async def test_rename_move_and_metadata(api: respx.MockRouter, alfresco: Alfresc
 
     rename_request, metadata_request = (call.request for call in update.calls)
     assert body(rename_request) == {"name": "b.txt"}
-    assert body(metadata_request) == {"properties": {"cm:title": "T", "cm:description": None, "cm:author": None}}
+    assert body(metadata_request) == {"properties": {"cm:title": "T", "cm:description": "", "cm:author": ""}}
     assert body(move.calls[0].request) == {"targetParentId": "p2", "name": "c.txt"}
     assert body(move.calls[1].request) == {"targetParentId": "p2"}
     assert moved.parent_id == "p2"
@@ -423,3 +423,8 @@ async def test_listing_nodes_without_aspects_leave_versionable_unknown(
 ) -> None:
     api.get(f"{CORE}/nodes/n1").mock(return_value=one(node_entry("n1", "a")))
     assert (await alfresco.get("n1")).is_versionable is None
+
+
+def test_a_cleared_property_reads_back_as_unset() -> None:
+    node = parse_node(node_entry("n1", "a", properties={"cm:title": "", "cm:author": "Jane"}))
+    assert node.metadata == Metadata(title=None, description=None, author="Jane")

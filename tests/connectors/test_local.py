@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import errno
+import json
 import os
 from collections.abc import AsyncIterator
 from datetime import UTC
@@ -436,3 +438,26 @@ async def test_os_errors_are_typed_with_a_report(
     with pytest.raises(expected) as info:
         await repo.create_folder(folder.id, "new")
     assert info.value.report.operation == "create-folder" and info.value.report.url == "docs/new"
+
+
+async def test_concurrent_uploads_of_one_name_never_overwrite(repo: LocalRepository, root: Path) -> None:
+    results = await asyncio.gather(
+        *(repo.upload(repo.root_id, "same.txt", chunks(f"writer {i}".encode())) for i in range(5)),
+        return_exceptions=True,
+    )
+    winners = [r for r in results if not isinstance(r, BaseException)]
+    assert len(winners) == 1
+    assert all(isinstance(r, NameClashError) for r in results if isinstance(r, BaseException))
+    assert (root / "same.txt").read_bytes() == await read_all(repo, winners[0].id)
+    assert leftovers(root) == []
+
+
+async def test_external_delete_is_not_found_and_prunes_aliases(repo: LocalRepository, root: Path) -> None:
+    node = await repo.upload(repo.root_id, "a.txt", chunks(b"v1"))
+    await repo.update_content(node.id, chunks(b"v2"))
+    aliases = root / TRASH_NAME / "aliases.json"
+    assert node.id in json.loads(aliases.read_text()).values()
+    (root / "a.txt").unlink()  # removed on the share, not through the connector
+    with pytest.raises(NodeNotFoundError):
+        await repo.get(node.id)
+    assert json.loads(aliases.read_text()) == {}

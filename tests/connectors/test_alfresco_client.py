@@ -10,8 +10,9 @@ import httpx
 import pytest
 import respx
 
-from connectors.alfresco import AlfrescoRepository, PagingError
+from connectors.alfresco import AlfrescoRepository, AlfrescoSettings, PagingError
 from connectors.alfresco.parsing import parse_datetime, parse_node
+from connectors.alfresco.transport import build_client
 from connectors.base import LibraryLocation, Metadata, Node, Repository
 from tests.connectors.alfresco_fixtures import (
     BASE,
@@ -428,3 +429,28 @@ async def test_listing_nodes_without_aspects_leave_versionable_unknown(
 def test_a_cleared_property_reads_back_as_unset() -> None:
     node = parse_node(node_entry("n1", "a", properties={"cm:title": "", "cm:author": "Jane"}))
     assert node.metadata == Metadata(title=None, description=None, author="Jane")
+
+
+def test_settings_become_the_connection_pool_configuration() -> None:
+    settings = AlfrescoSettings(
+        base_url=BASE,
+        username=USERNAME,
+        password=PASSWORD,
+        connect_timeout=3,
+        read_timeout=40,
+        write_timeout=50,
+        pool_timeout=7,
+        max_connections=4,
+    )
+    client = build_client(settings, None)
+    assert client.timeout == httpx.Timeout(connect=3, read=40, write=50, pool=7)
+    assert not client.follow_redirects
+
+
+async def test_an_injected_client_is_used_and_left_open(api: respx.MockRouter) -> None:
+    api.get(f"{CORE}/nodes/n1").mock(return_value=one(node_entry("n1", "a")))
+    async with httpx.AsyncClient() as client:
+        repository = AlfrescoRepository(base_url=BASE, username=USERNAME, password=PASSWORD, client=client)
+        await repository.get("n1")
+        await repository.aclose()
+        assert not client.is_closed

@@ -3,6 +3,8 @@ report that names the call and never the password or the ticket."""
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 import respx
@@ -287,3 +289,20 @@ def test_redact_url_hides_user_info_and_secret_parameters() -> None:
     redacted = redact_url(url)
     assert PASSWORD not in redacted and TICKET not in redacted and "admin" not in redacted
     assert redacted == "https://host/alfresco/api/-default-/x?alf_ticket=REDACTED&include=path"
+
+
+async def test_concurrent_401s_renew_the_ticket_only_once(api: respx.MockRouter, alfresco: AlfrescoRepository) -> None:
+    api.routes["tickets"].mock(side_effect=[ticket_response(TICKET), ticket_response(NEW_TICKET)])
+
+    def expired_old_ticket(request: httpx.Request) -> httpx.Response:
+        if request.headers["Authorization"] == basic(TICKET):
+            return error(401)
+        return one(node_entry(request.url.path.rsplit("/", 1)[-1], "x"))
+
+    for node_id in ("n1", "n2", "n3"):
+        api.get(f"{CORE}/nodes/{node_id}").mock(side_effect=expired_old_ticket)
+
+    nodes = await asyncio.gather(*(alfresco.get(node_id) for node_id in ("n1", "n2", "n3")))
+
+    assert [n.id for n in nodes] == ["n1", "n2", "n3"]
+    assert api.routes["tickets"].call_count == 2  # the first login and one renewal

@@ -1,0 +1,195 @@
+"""Content download (streamed, Range, If-Modified-Since) and upload (streamed PUT), plus the trashcan."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from emulator import repo, rules
+from emulator.clock import http_date
+from emulator.context import api, bool_param, caller, include_param, json_body, ok, paging, state
+from emulator.errors import ApiError
+from emulator.routes_nodes import find_version
+from emulator.serialize import node_entry, paged_slice
+from emulator.upload import stream_body
+
+CORE = "/alfresco/api/{tenant}/public/alfresco/versions/1"
+CHUNK = 64 * 1024
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+async def _file_chunks(path: Path, start: int, length: int) -> AsyncIterator[bytes]:
+    with open(path, "rb") as f:
+        f.seek(start)
+        remaining = length
+        while remaining > 0:
+            chunk = f.read(min(CHUNK, remaining))
+            if not chunk:
+                break
+            remaining -= len(chunk)
+            yield chunk
+
+
+def _not_modified(request: Request, modified_ms: int) -> bool:
+    raw = request.headers.get("if-modified-since")
+    if not raw:
+        return False
+    try:
+        since = parsedate_to_datetime(raw).timestamp()
+    except (TypeError, ValueError):
+        return False
+    return modified_ms // 1000 <= int(since)
+
+
+def serve_blob(request: Request, path: Path, size: int, mime: str, name: str, modified_ms: int) -> Response:
+    headers = {"Last-Modified": http_date(modified_ms), "Accept-Ranges": "bytes"}
+    if _not_modified(request, modified_ms):
+        return Response(status_code=304, headers=headers)
+    disposition = "attachment" if bool_param(request, "attachment", True) else "inline"
+    headers["Content-Disposition"] = f'{disposition}; filename="{name}"'
+    content_type = f"{mime};charset=UTF-8" if mime.startswith("text/") else mime
+    start, length, status = 0, size, 200
+    raw_range = request.headers.get("range")
+    if raw_range:
+        m = _RANGE.match(raw_range.strip())
+        if not m or (not m.group(1) and not m.group(2)):
+            raise ApiError(416, f"Invalid range: {raw_range}")
+        if m.group(1):
+            start = int(m.group(1))
+            end = min(int(m.group(2)), size - 1) if m.group(2) else size - 1
+        else:
+            start = max(size - int(m.group(2)), 0)
+            end = size - 1
+        if start >= size or end < start:
+            return Response(status_code=416, headers={"Content-Range": f"bytes */{size}"})
+        length, status = end - start + 1, 206
+        headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+    headers["Content-Length"] = str(length)
+    return StreamingResponse(
+        _file_chunks(path, start, length), status_code=status, headers=headers, media_type=content_type
+    )
+
+
+@api
+async def get_content(request: Request) -> Response:
+    c = caller(request)
+    store = state(request).store
+    node = repo.get_node(store, c.tenant, c.user, request.path_params["nodeId"])
+    if node.is_folder or node.blob is None:
+        raise ApiError(400, f"Node {node.id} has no content")
+    return serve_blob(
+        request, store.blobs.path(node.blob), node.size, node.mime_type or rules.OCTET[0], node.name, node.modified_at
+    )
+
+
+@api
+async def get_version_content(request: Request) -> Response:
+    c = caller(request)
+    store = state(request).store
+    node = repo.get_node(store, c.tenant, c.user, request.path_params["nodeId"])
+    v = find_version(store, node, request.path_params["versionId"])
+    return serve_blob(
+        request, store.blobs.path(v["blob"]), v["size"], v["mime_type"] or rules.OCTET[0], v["name"], v["modified_at"]
+    )
+
+
+@api
+async def put_content(request: Request) -> Response:
+    """New content: checks first (so a refused write does not consume the body into a blob), then stream."""
+    c = caller(request)
+    store = state(request).store
+    node = repo.get_node(store, c.tenant, c.user, request.path_params["nodeId"])
+    if node.is_folder:
+        raise ApiError(400, f"Cannot set content of a folder: {node.id}")
+    rules.require(rules.can_write(store, c.user, node))
+    rules.check_unlocked_for(store, c.user, node)
+    new_name = request.query_params.get("name")
+    if new_name:
+        rules.check_name(new_name)
+        other = store.child_by_name(node.parent_id or "", new_name)
+        if other is not None and other.id != node.id:
+            raise rules.name_clash(new_name)
+    net = repo.network(store, c.tenant)
+    blob, size = await stream_body(request, store.blobs, net["size_limit"])
+    try:
+        repo.check_quota(store, c.tenant, size - node.size, size)
+        node = repo.get_node(store, c.tenant, c.user, node.id)
+        rules.check_unlocked_for(store, c.user, node)
+        if new_name:
+            node.name = new_name
+        mime = rules.guess_mime(node.name, request.headers.get("content-type"))
+        node = repo.set_content(
+            store,
+            c.user,
+            node,
+            blob,
+            size,
+            mime,
+            major=bool_param(request, "majorVersion"),
+            comment=request.query_params.get("comment"),
+        )
+    except BaseException:
+        store.blobs.discard(blob)
+        raise
+    return ok({"entry": node_entry(store, node, c.user, include_param(request), full=True)})
+
+
+@api
+async def list_deleted(request: Request) -> Response:
+    c = caller(request)
+    store = state(request).store
+    include = include_param(request)
+    nodes = [
+        n
+        for n in store.archived(c.tenant)
+        if rules.is_admin(c.user) or n.archived_by == c.user or n.created_by == c.user
+    ]
+    skip, max_items = paging(request)
+    return ok(paged_slice([node_entry(store, n, c.user, include) for n in nodes], skip, max_items))
+
+
+@api
+async def get_deleted(request: Request) -> Response:
+    c = caller(request)
+    store = state(request).store
+    node = repo.get_archived(store, c.tenant, c.user, request.path_params["nodeId"])
+    return ok({"entry": node_entry(store, node, c.user, include_param(request), full=True)})
+
+
+@api
+async def purge_deleted(request: Request) -> Response:
+    c = caller(request)
+    repo.purge(state(request).store, c.tenant, c.user, request.path_params["nodeId"])
+    return Response(status_code=204)
+
+
+@api
+async def restore_deleted(request: Request) -> Response:
+    c = caller(request)
+    store = state(request).store
+    body = await json_body(request)
+    target = body.get("targetParentId")
+    if target is not None and not isinstance(target, str):
+        raise ApiError(400, "targetParentId must be a string")
+    node = repo.restore_node(store, c.tenant, c.user, request.path_params["nodeId"], target)
+    return ok({"entry": node_entry(store, node, c.user, include_param(request), full=True)})
+
+
+def routes() -> list[Route]:
+    n = f"{CORE}/nodes/{{nodeId}}"
+    d = f"{CORE}/deleted-nodes"
+    return [
+        Route(f"{n}/content", get_content, methods=["GET"]),
+        Route(f"{n}/content", put_content, methods=["PUT"]),
+        Route(f"{n}/versions/{{versionId}}/content", get_version_content, methods=["GET"]),
+        Route(d, list_deleted, methods=["GET"]),
+        Route(f"{d}/{{nodeId}}", get_deleted, methods=["GET"]),
+        Route(f"{d}/{{nodeId}}", purge_deleted, methods=["DELETE"]),
+        Route(f"{d}/{{nodeId}}/restore", restore_deleted, methods=["POST"]),
+    ]

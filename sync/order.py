@@ -1,0 +1,138 @@
+"""An order of the plan's actions that always works, whatever order the decisions came in.
+
+Dependencies: a member's own steps in sequence; a node's creation before anything that refers to it
+(parents before children); the step that frees a name before the step that takes it; children moved out
+or deleted before their folder is deleted. Ties break on (kind rank, member key, position) so the same
+input gives the same order. A cycle of names (a swap) is broken by a rename to a temporary name.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import defaultdict
+from collections.abc import Mapping
+
+from connectors.errors import Side
+from sync.model import Action, ActionKind, Observation, Ref
+from sync.names import temp_name
+from sync.slots import Slot, claim_slot, creator_key, pending_refs, vacate_slot
+
+RANK = {kind: i for i, kind in enumerate(ActionKind)}
+
+
+class _Graph:
+    __slots__ = ("actions", "indeg", "name_out", "out", "prio")
+
+    def __init__(self) -> None:
+        self.actions: list[Action] = []
+        self.prio: list[tuple[int, str, int]] = []
+        self.out: list[set[int]] = []
+        self.name_out: list[set[int]] = []
+        self.indeg: list[int] = []
+
+    def add(self, action: Action, prio: tuple[int, str, int]) -> int:
+        self.actions.append(action)
+        self.prio.append(prio)
+        self.out.append(set())
+        self.name_out.append(set())
+        self.indeg.append(0)
+        return len(self.actions) - 1
+
+    def edge(self, a: int, b: int, *, name: bool = False) -> None:
+        if a == b:
+            return
+        target = self.name_out[a] if name else self.out[a]
+        if b not in target and b not in (self.out[a] if name else self.name_out[a]):
+            target.add(b)
+            self.indeg[b] += 1
+
+
+def _build(decisions: Mapping[str, list[Action]], observations: Mapping[Side, Observation]) -> _Graph:
+    g = _Graph()
+    for key in sorted(decisions):
+        previous: int | None = None
+        for pos, action in enumerate(decisions[key]):
+            i = g.add(action, (RANK[action.kind], key, pos))
+            if previous is not None:
+                g.edge(previous, i)
+            previous = i
+    creators: dict[tuple[str, Side], int] = {}
+    vacaters: dict[Slot, list[int]] = defaultdict(list)
+    vacaters_by_parent: dict[tuple[Side, str], list[int]] = defaultdict(list)
+    for i, a in enumerate(g.actions):
+        made = creator_key(a)
+        if made is not None:
+            creators[made] = i
+        slot = vacate_slot(a, observations)
+        if slot is not None:
+            vacaters[slot].append(i)
+            vacaters_by_parent[(slot[0], slot[1])].append(i)
+    for i, a in enumerate(g.actions):
+        for ref in pending_refs(a):
+            c = creators.get((ref.member, ref.side))
+            if c is not None:
+                g.edge(c, i)
+        slot = claim_slot(a)
+        if slot is not None:
+            for v in vacaters.get(slot, ()):
+                g.edge(v, i, name=True)
+        if a.kind == ActionKind.DELETE and a.node is not None and a.node.node_id is not None:
+            for v in vacaters_by_parent.get((a.side, a.node.node_id), ()):
+                g.edge(v, i)
+    return g
+
+
+def _break_cycle(g: _Graph, remaining: set[int], observations: Mapping[Side, Observation]) -> int:
+    """Send one stuck move/rename through a temporary name; returns the new action's index."""
+    candidates = [
+        i for i in remaining if g.actions[i].kind in (ActionKind.MOVE, ActionKind.RENAME) and g.name_out[i] & remaining
+    ]
+    if not candidates:
+        raise RuntimeError("the plan's dependencies form a cycle that no temporary name can break")
+    r = min(candidates, key=lambda i: g.prio[i])
+    action = g.actions[r]
+    assert action.node is not None and action.node.node_id is not None
+    node = observations[action.side].nodes[action.node.node_id]
+    tmp = Action(
+        ActionKind.RENAME,
+        action.side,
+        action.member,
+        "step aside through a temporary name so a swap of names can happen",
+        member_id=action.member_id,
+        node=action.node,
+        parent=Ref(action.side, "", node.parent_id),
+        name=temp_name(node.name, action.member),
+    )
+    t = g.add(tmp, (g.prio[r][0], g.prio[r][1], -1))
+    # The temporary rename frees the old name instead of r; r now waits for it.
+    for c in g.name_out[r]:
+        g.name_out[t].add(c)
+    g.name_out[r].clear()
+    g.edge(t, r)
+    return t
+
+
+def order_actions(
+    decisions: Mapping[str, list[Action]],
+    observations: Mapping[Side, Observation],
+) -> list[Action]:
+    """Topological order (Kahn) with a deterministic priority among the ready actions."""
+    g = _build(decisions, observations)
+    heap = [(g.prio[i], i) for i in range(len(g.actions)) if g.indeg[i] == 0]
+    heapq.heapify(heap)
+    remaining = set(range(len(g.actions)))
+    result: list[Action] = []
+    while remaining:
+        if not heap:
+            t = _break_cycle(g, remaining, observations)
+            remaining.add(t)
+            heapq.heappush(heap, (g.prio[t], t))
+            continue
+        _p, i = heapq.heappop(heap)
+        remaining.discard(i)
+        result.append(g.actions[i])
+        for j in (*g.out[i], *g.name_out[i]):
+            g.indeg[j] -= 1
+            if g.indeg[j] == 0:
+                heapq.heappush(heap, (g.prio[j], j))
+    return result

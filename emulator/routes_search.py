@@ -47,7 +47,10 @@ async def search(request: Request) -> Response:
     hits = [
         n
         for n in store.nodes_modified_since(c.tenant, bounds.since, bounds.until)
-        if n.changed_at <= visible_before and n.parent_id is not None and pred(n) and rules.can_read(store, c.user, n)
+        if (not st.search_lag_ms or n.changed_at <= visible_before)
+        and n.parent_id is not None
+        and pred(n)
+        and rules.can_read(store, c.user, n)
     ]
     sort = body.get("sort") or [{"field": "cm:modified", "ascending": True}]
     for spec in reversed(sort):

@@ -8,7 +8,9 @@ from tests.emulator.conftest import CORE, Emu, doclib
 async def test_seeded_library_lists(onprem: Emu) -> None:
     c = onprem.client()
     lib = await doclib(c)
-    r = await c.get(f"{CORE}/nodes/{lib}/children", params={"include": "properties,aspectNames,isLocked,path,allowableOperations"})
+    r = await c.get(
+        f"{CORE}/nodes/{lib}/children", params={"include": "properties,aspectNames,isLocked,path,allowableOperations"}
+    )
     assert r.status_code == 200, r.text
     names = [e["entry"]["name"] for e in r.json()["list"]["entries"]]
     assert names[:3] == ["Images", "Meeting Notes", "Specs"]

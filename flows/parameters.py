@@ -64,9 +64,7 @@ class SyncOptions(BaseModel):
     @model_validator(mode="after")
     def _delete_on_premise_needs_cloud_delete(self) -> SyncOptions:
         if self.delete_on_premise and not self.allow_cloud_delete:
-            raise ValueError(
-                "delete_on_premise needs allow_cloud_delete: with cloud deletes undone, nothing is deleted on-prem"
-            )
+            raise ValueError("delete_on_premise needs allow_cloud_delete: with cloud deletes undone, nothing is deleted on-prem")
         return self
 
 
@@ -74,7 +72,7 @@ def default_slug(items: list[str], destination: Destination) -> str:
     """A readable, stable slug: the last part of the first item plus a short digest of the whole request."""
     first = items[0].rstrip("/").split("/")[-1].split(":")[-1] if items else "sync"
     readable = re.sub(r"[^a-z0-9]+", "-", first.lower()).strip("-")[:32] or "sync"
-    digest = hashlib.sha256(
-        "\n".join([*items, destination.network, destination.site, destination.folder]).encode()
-    ).hexdigest()[:6]
+    digest = hashlib.sha256("\n".join([*items, destination.network, destination.site, destination.folder]).encode()).hexdigest()[
+        :6
+    ]
     return f"{readable}-{digest}"

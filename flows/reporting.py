@@ -59,15 +59,12 @@ def status_markdown(sync_set: SyncSet, members: list[Member], cloud_url: str | N
         f"- **Owner**: {sync_set.owner}",
         f"- **State**: {sync_set.state}",
         f"- **Items**: {', '.join(sync_set.items)}",
-        f"- **Cloud location**: {sync_set.target_network} › {sync_set.target_site} › "
-        f"{sync_set.target_folder_path or '/'}",
+        f"- **Cloud location**: {sync_set.target_network} › {sync_set.target_site} › {sync_set.target_folder_path or '/'}",
         f"- **Options**: subfolders {'on' if sync_set.include_subfolders else 'off'}, "
         f"lock on-prem {'on' if sync_set.lock_on_premise else 'off'}, "
         f"cloud delete {'allowed' if sync_set.allow_cloud_delete else 'undone'}, "
         f"delete on-prem {'on' if sync_set.delete_on_premise else 'off'}, conflicts: {sync_set.conflict_policy}",
-        f"- **Members**: {len(members)} ("
-        + ", ".join(f"{status} {count}" for status, count in sorted(counts.items()))
-        + ")",
+        f"- **Members**: {len(members)} (" + ", ".join(f"{status} {count}" for status, count in sorted(counts.items())) + ")",
     ]
     if cloud_url:
         lines.append(f"- **View in Cloud**: [{cloud_url}]({cloud_url})")
@@ -77,8 +74,7 @@ def status_markdown(sync_set: SyncSet, members: list[Member], cloud_url: str | N
         for member in failing[:200]:
             report = _one_line(member.error_report)
             lines.append(
-                f"| {member.rel_path or member.op_name or member.onprem_id} | {member.status} | "
-                f"{member.error_code} | {report} |"
+                f"| {member.rel_path or member.op_name or member.onprem_id} | {member.status} | {member.error_code} | {report} |"
             )
     return "\n".join(lines)
 
@@ -90,9 +86,7 @@ def _one_line(report: dict[str, Any] | None) -> str:
     return "; ".join(parts).replace("|", "/")
 
 
-async def publish_artifacts(
-    sync_set: SyncSet, members: list[Member], outcomes: list[Outcome], cloud_url: str | None
-) -> None:
+async def publish_artifacts(sync_set: SyncSet, members: list[Member], outcomes: list[Outcome], cloud_url: str | None) -> None:
     """The run's table of actions, the sync set's status (keyed), and the link to its cloud location."""
     rows = [outcome.row() for outcome in outcomes] or [
         {"action": "none", "item": "", "direction": "", "outcome": "nothing to do", "detail": ""}

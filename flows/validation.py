@@ -54,14 +54,10 @@ async def _check_network(cloud: Repository, destination: Destination) -> None:
         ) from exc
     if not network.sync_enabled:
         why = "is not enabled" if not network.is_enabled else f"is a {network.subscription_level} network"
-        raise SyncRefused(
-            f"Could not create sync: No network is enabled for sync (network {destination.network!r} {why})"
-        )
+        raise SyncRefused(f"Could not create sync: No network is enabled for sync (network {destination.network!r} {why})")
 
 
-async def _locate_target(
-    cloud: Repository, destination: Destination, create: bool
-) -> tuple[Node | None, Node | None, list[str]]:
+async def _locate_target(cloud: Repository, destination: Destination, create: bool) -> tuple[Node | None, Node | None, list[str]]:
     """(existing target folder, deepest existing ancestor, names still to create)."""
     parts = [p for p in destination.folder.replace("\\", "/").split("/") if p]
     site_path = f"site:{destination.site}"
@@ -114,9 +110,7 @@ async def validate_setup(
 
     if len(nodes) > 1:
         if any(node.is_folder for node in nodes) or len({loc.library_id for loc in libraries}) != 1:
-            raise SyncRefused(
-                "Several items can be synced together only when they are all files of one document library"
-            )
+            raise SyncRefused("Several items can be synced together only when they are all files of one document library")
         kind = SyncSetKind.FILES
     else:
         kind = SyncSetKind.FOLDER if nodes[0].is_folder else SyncSetKind.FILE

@@ -181,3 +181,17 @@ def failed_counts(url: str, sync_set_id: int) -> dict[str, int]:
             code = member.error_code or "UNKNOWN"
             counts[code] = counts.get(code, 0) + 1
     return counts
+
+
+def update_member(url: str, member_id: int, **values: Any) -> None:
+    """Set columns of one member in one short transaction."""
+    with session_scope(url) as session:
+        session.execute(update(Member).where(col(Member.id) == member_id).values(**values))
+
+
+def insert_member(url: str, member: Member) -> int:
+    with session_scope(url) as session:
+        session.add(member)
+        session.flush()
+        assert member.id is not None
+        return member.id

@@ -134,6 +134,8 @@ class Member(SQLModel, table=True):
     last_attempt_at: datetime | None = None
     last_synced_at: datetime | None = None
     last_run_id: str | None = Field(default=None, max_length=64)
+    failed_fingerprint: str | None = Field(default=None, max_length=64)
+    """Digest of both nodes when the member failed: the schedule retries it only once they change."""
     requested: bool = False
     """A user asked for this member to sync now (Request Sync); shows as "Sync Pending"."""
 

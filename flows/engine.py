@@ -1,0 +1,639 @@
+"""One run over one sync set: recover, scan, plan, propagate, record, report.
+
+The flows are thin: each one validates its own input and then hands a sync set (and, for Request Sync, a
+member) to `run_sync_set`. Everything that changes a repository happens in `tasks.transfer` task runs
+scheduled here; everything written to the sync state is written here, member by member, as each action
+ends, so a killed run leaves a state the next run can finish from.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from prefect import get_run_logger
+from prefect.artifacts import acreate_progress_artifact, aupdate_progress_artifact
+from prefect.exceptions import MissingContextError
+
+from connectors.base import Node, Repository
+from connectors.errors import ErrorCode, NodeNotFoundError, RepositoryError, Side, TransientError
+from ecsync.settings import Settings, get_settings
+from flows.records import (
+    base_fields,
+    error_side,
+    failure_fields,
+    member_kind,
+    relative_path,
+    synced_fields,
+)
+from flows.reporting import Outcome, failure_summary, publish_artifacts
+from models import store
+from models.tables import Member, SyncSet, utcnow
+from sync.convert import base_from_member, options_from_sync_set
+from sync.model import CLOUD, CREATES, ONPREM, Action, ActionKind, Observation, Plan
+from sync.names import name_key
+from sync.planner import plan as make_plan
+from tasks.connections import opened_repositories
+from tasks.retry import retry_options
+from tasks.scan import TreeScan, gather_bounded, scan_folder, scan_tree
+from tasks.streaming import hash_stream
+from tasks.transfer import RunContext, UnresolvedRef, action_label, compare_content, transfer
+
+K = ActionKind
+FREEING = frozenset({K.RENAME, K.MOVE, K.DELETE})
+"""Actions that free a name; a later create or rename may need that name, so they keep plan order."""
+NAMESPACE = FREEING | CREATES
+STATE_ONLY = frozenset({K.RECORD_BASE, K.MARK_FAILED, K.DROP_MEMBER})
+
+
+class SyncBusy(RuntimeError):
+    """Another run holds the sync set; this run changed nothing."""
+
+
+@dataclass
+class RunResult:
+    """What a run did, for its final state and for tests."""
+
+    slug: str
+    outcomes: list[Outcome] = field(default_factory=list)
+    plan: Plan | None = None
+    failure: str | None = None
+    """The state message when the run must end Failed."""
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
+
+
+def current_run_id() -> str:
+    try:
+        from prefect.runtime import flow_run
+
+        run_id = flow_run.get_id()
+    except (ImportError, MissingContextError):
+        run_id = None
+    return str(run_id) if run_id else f"local-{uuid.uuid4()}"
+
+
+def _logger() -> Any:
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        import logging
+
+        return logging.getLogger("ecsync")
+
+
+@contextlib.asynccontextmanager
+async def leased(database_url: str, sync_set: SyncSet, run_id: str, settings: Settings) -> AsyncIterator[None]:
+    """Hold the sync set for this run; wait up to `lease_wait_seconds` for another run to finish."""
+    assert sync_set.id is not None
+    deadline = asyncio.get_running_loop().time() + settings.lease_wait_seconds
+    while not store.acquire_lease(database_url, sync_set.id, run_id, settings.lease_seconds):
+        if asyncio.get_running_loop().time() >= deadline:
+            holder, until = store.lease_holder(database_url, sync_set.id)
+            raise SyncBusy(
+                f"Sync set {sync_set.slug!r} is being changed by run {holder} (lease until {until}); "
+                "this run changed nothing and the next one will pick up"
+            )
+        await asyncio.sleep(1.0)
+    try:
+        yield
+    finally:
+        store.release_lease(database_url, sync_set.id, run_id)
+
+
+class _SourceTagged:
+    """Marks errors raised by a content source with its side, so a 403 reading on-prem reads SOURCE_..."""
+
+    def __init__(self, source: AsyncIterator[bytes], side: Side) -> None:
+        self._source = source
+        self._side = side
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._source:
+                yield chunk
+        except RepositoryError as exc:
+            exc.side = self._side  # type: ignore[attr-defined]
+            raise
+
+
+class _TaggingRepository:
+    """A repository whose downloads tag their errors with the side they came from."""
+
+    def __init__(self, inner: Repository, side: Side) -> None:
+        self._inner = inner
+        self._side = side
+
+    def download(self, node_id: str) -> AsyncIterator[bytes]:
+        return _SourceTagged(self._inner.download(node_id), self._side).__aiter__()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+class SyncSetRun:
+    """The state of one run of one sync set (members by key, the run context, outcomes)."""
+
+    def __init__(
+        self,
+        database_url: str,
+        sync_set: SyncSet,
+        onprem: Repository,
+        cloud: Repository,
+        *,
+        run_id: str,
+        settings: Settings,
+        force: bool = False,
+        scope_member_id: int | None = None,
+    ) -> None:
+        self.db = database_url
+        self.sync_set = sync_set
+        self.repositories: dict[Side, Repository] = {
+            ONPREM: _TaggingRepository(onprem, ONPREM),  # type: ignore[dict-item]
+            CLOUD: _TaggingRepository(cloud, CLOUD),  # type: ignore[dict-item]
+        }
+        self.run_id = run_id
+        self.settings = settings
+        self.force = force
+        self.scope_member_id = scope_member_id
+        self.log = _logger()
+        self.member_ids: dict[str, int] = {}
+        self.outcomes: list[Outcome] = []
+        self.root_path: str | None = None
+        self._base_cache: dict[int | None, Member] = {}
+        opts = retry_options(settings.task_retries, settings.retry_backoff_seconds)
+        self.transfer_task = transfer.with_options(**opts)
+        self.scan_task = scan_folder.with_options(**opts)
+        self.compare_task = compare_content.with_options(**opts)
+
+    # ------------------------------------------------------------------ recovery
+    async def recover_intents(self, members: list[Member]) -> None:
+        """Finish or adopt what a killed run left half done, then clear every intent."""
+        for member in members:
+            intent = member.intent
+            if not intent or member.id is None:
+                continue
+            adopted = False
+            if intent.get("kind") in (K.UPLOAD.value, K.CREATE_FOLDER.value):
+                with contextlib.suppress(RepositoryError):
+                    adopted = await self._adopt(member, intent)
+            if not adopted:
+                store.update_member(self.db, member.id, intent=None, intent_at=None)
+            self.log.info(
+                "Recovered %s intent of member %s (%s): %s",
+                intent.get("kind"),
+                member.id,
+                intent.get("name"),
+                "adopted the node it made" if adopted else "cleared; the plan decides again",
+            )
+
+    async def _adopt(self, member: Member, intent: dict[str, Any]) -> bool:
+        side: Side = intent["side"]
+        source_side: Side = intent["source_side"]
+        repository = self.repositories[side]
+        wanted = name_key(intent["name"])
+        found: Node | None = None
+        async for page in repository.list_children(intent["parent_id"]):
+            found = next((node for node in page if name_key(node.name) == wanted), found)
+        if found is None:
+            return False
+        with store.session_scope(self.db) as session:
+            paired = store.active_member_for_cloud(session, [found.id]) if side == CLOUD else []
+            paired += store.active_member_for_onprem(session, [found.id]) if side == ONPREM else []
+        if any(other.id != member.id for other, _ in paired):
+            return False
+        source = await self.repositories[source_side].get(intent["source_id"])
+        sha: str | None = None
+        if not found.is_folder:
+            if source.is_folder:
+                return False
+            made_sha, _ = await hash_stream(repository.download(found.id))
+            source_sha, _ = await hash_stream(self.repositories[source_side].download(source.id))
+            if made_sha != source_sha:
+                return False
+            sha = made_sha
+        elif not source.is_folder:
+            return False
+        values = {
+            **base_fields(side, found, sha),
+            **base_fields(source_side, source, sha),
+            **synced_fields(self.run_id),
+        }
+        store.update_member(self.db, member.id, **values)
+        return True
+
+    # ------------------------------------------------------------------ scan
+    async def scan(self, members: list[Member]) -> tuple[Observation, Observation]:
+        include = self.sync_set.include_subfolders
+        concurrency = self.settings.scan_concurrency
+        onprem_nodes: dict[str, Node] = {}
+        onprem_listed: set[str] = set()
+        direct = [m for m in members if m.direct and m.onprem_id]
+        fetched = await gather_bounded((self.repositories[ONPREM].get(m.onprem_id) for m in direct), concurrency)
+        for member, result in zip(direct, fetched, strict=True):
+            if isinstance(result, NodeNotFoundError):
+                if member.op_parent_id:
+                    onprem_listed.add(member.op_parent_id)
+                continue
+            if isinstance(result, BaseException):
+                if isinstance(result, RepositoryError):
+                    self.log.warning("Could not read on-prem item %s: %s", member.onprem_id, result)
+                    continue
+                raise result
+            onprem_nodes[result.id] = result
+            for parent in (member.op_parent_id, result.parent_id):
+                if parent:
+                    onprem_listed.add(parent)
+            if result.is_folder and self.root_path is None:
+                self.root_path = f"{(result.path or '').rstrip('/')}/{result.name}"
+        onprem_roots = [node.id for node in onprem_nodes.values() if node.is_folder]
+        onprem_scan = await self._scan_tree(ONPREM, onprem_roots, include)
+        onprem_nodes.update(onprem_scan.nodes)
+        onprem_listed |= onprem_scan.complete
+
+        target = self.sync_set.target_folder_id
+        target_scan = await self._scan_tree(CLOUD, [target], False)
+        cloud_nodes = dict(target_scan.nodes)
+        cloud_listed = set(target_scan.complete)
+        cloud_roots = [m.cloud_id for m in direct if m.kind == "folder" and m.cloud_id and m.cloud_id in cloud_nodes]
+        cloud_scan = await self._scan_tree(CLOUD, cloud_roots, include)
+        cloud_nodes.update(cloud_scan.nodes)
+        cloud_listed |= cloud_scan.complete
+        for failed_scan in (onprem_scan, target_scan, cloud_scan):
+            for folder, error in failed_scan.failed.items():
+                self.log.warning("Folder %s could not be listed; its content is left as it is this run: %s", folder, error)
+        return (
+            Observation(nodes=onprem_nodes, listed=frozenset(onprem_listed)),
+            Observation(nodes=cloud_nodes, listed=frozenset(cloud_listed)),
+        )
+
+    async def _scan_tree(self, side: Side, roots: list[str], recursive: bool) -> TreeScan:
+        if not roots:
+            return TreeScan()
+        return await scan_tree(
+            self.repositories[side],
+            side,
+            roots,
+            recursive=recursive,
+            concurrency=self.settings.scan_concurrency,
+            scan_task=self.scan_task,
+        )
+
+    # ------------------------------------------------------------------ plan
+    async def plan(self, members: list[Member], onprem: Observation, cloud: Observation) -> Plan:
+        records = [base_from_member(m) for m in members]
+        self.member_ids = {f"m{m.id}": m.id for m in members if m.id is not None}
+        options = options_from_sync_set(self.sync_set, force=self.force)
+        observations = {ONPREM: onprem, CLOUD: cloud}
+        for _round in range(3):
+            plan = make_plan(
+                records,
+                observations[ONPREM],
+                observations[CLOUD],
+                target_folder_id=self.sync_set.target_folder_id,
+                options=options,
+                now=utcnow(),
+                scope=self.scope_member_id,
+            )
+            if not plan.needs_compare:
+                return plan
+            wanted: list[tuple[Side, str]] = []
+            for action in plan.actions:
+                if action.kind is K.COMPARE:
+                    for side in action.hash_sides:
+                        ref = action.onprem if side == ONPREM else action.cloud
+                        if ref is not None and ref.node_id:
+                            wanted.append((side, ref.node_id))
+            digests = await gather_bounded(
+                (self.compare_task(self.repositories[side], side, node_id) for side, node_id in wanted),
+                self.settings.transfer_concurrency,
+            )
+            hashes: dict[Side, dict[str, str]] = {ONPREM: dict(onprem.sha256), CLOUD: dict(cloud.sha256)}
+            for (side, node_id), digest in zip(wanted, digests, strict=True):
+                if isinstance(digest, str):
+                    hashes[side][node_id] = digest
+                else:
+                    self.log.warning("Could not hash %s node %s: %s", side, node_id, digest)
+            observations = {
+                side: Observation(observations[side].nodes, observations[side].listed, hashes[side]) for side in (ONPREM, CLOUD)
+            }
+            onprem, cloud = observations[ONPREM], observations[CLOUD]
+        return plan
+
+    # ------------------------------------------------------------------ propagate
+    async def propagate(self, plan: Plan, observed: Mapping[Side, Observation]) -> None:
+        context = RunContext(
+            self.repositories,
+            {side: obs.nodes for side, obs in observed.items()},
+            {side: obs.sha256 for side, obs in observed.items()},
+        )
+        actions = plan.actions
+        done: list[asyncio.Event] = [asyncio.Event() for _ in actions]
+        succeeded: list[bool] = [False] * len(actions)
+        failed_members: set[str] = set()
+        creator: dict[tuple[Side, str], int] = {}
+        last_of_member: dict[str, int] = {}
+        last_freeing: int | None = None
+        semaphore = asyncio.Semaphore(self.settings.transfer_concurrency)
+        running: set[asyncio.Task[None]] = set()
+        progress_id = None
+        if len(actions) >= 50:
+            progress_id = await acreate_progress_artifact(
+                progress=0.0, description=f"Sync set {self.sync_set.slug}: {len(actions)} actions"
+            )
+        finished = 0
+
+        async def run_one(index: int, action: Action, deps: list[int]) -> None:
+            nonlocal finished
+            try:
+                for dep in deps:
+                    await done[dep].wait()
+                blocked = [d for d in deps if not succeeded[d]]
+                if blocked or action.member in failed_members:
+                    self._skipped(action, "an earlier step for it did not succeed")
+                    return
+                async with semaphore:
+                    succeeded[index] = await self._do(action, context, plan)
+                if not succeeded[index]:
+                    failed_members.add(action.member)
+            finally:
+                done[index].set()
+                finished += 1
+                if progress_id is not None and finished % max(1, len(actions) // 20) == 0:
+                    await aupdate_progress_artifact(progress_id, progress=100.0 * finished / len(actions))
+
+        for index, action in enumerate(actions):
+            deps: set[int] = set()
+            if action.member in last_of_member:
+                deps.add(last_of_member[action.member])
+            for ref in (action.node, action.parent, action.source, action.onprem, action.cloud):
+                if ref is not None and ref.node_id is None and (ref.side, ref.member) in creator:
+                    deps.add(creator[(ref.side, ref.member)])
+            if action.kind in NAMESPACE and last_freeing is not None:
+                deps.add(last_freeing)
+            if action.kind in CREATES:
+                creator[(action.side, action.new_member or action.member)] = index
+            if action.kind in FREEING:
+                last_freeing = index
+            last_of_member[action.member] = index
+            if action.new_member:
+                last_of_member[action.new_member] = index
+            task = asyncio.create_task(run_one(index, action, sorted(deps)))
+            running.add(task)
+            task.add_done_callback(running.discard)
+        if running:
+            await asyncio.gather(*running)
+        if progress_id is not None:
+            await aupdate_progress_artifact(progress_id, progress=100.0)
+
+    def _skipped(self, action: Action, why: str) -> None:
+        if action.kind not in STATE_ONLY:
+            self.outcomes.append(Outcome(action.kind.value, self._item(action), self._direction(action), "skipped", None, why))
+
+    def _item(self, action: Action) -> str:
+        return action.name or action.member
+
+    @staticmethod
+    def _direction(action: Action) -> str:
+        if action.kind in STATE_ONLY:
+            return ""
+        return "to cloud" if action.side == CLOUD else "to on-prem"
+
+    async def _do(self, action: Action, context: RunContext, plan: Plan) -> bool:
+        """Carry out one action and record its effect; False when it failed (already recorded)."""
+        if action.kind is K.RECORD_BASE:
+            return self._record_base(action, context)
+        if action.kind is K.MARK_FAILED:
+            self._mark_failed(action, context, plan)
+            return True
+        if action.kind is K.DROP_MEMBER:
+            member_id = self.member_ids.pop(action.member, None)
+            if member_id is not None:
+                store.delete_members(self.db, [member_id])
+            return True
+        if action.kind is K.COMPARE:
+            return True
+        member_id = self._intent(action, context)
+        try:
+            node = await self.transfer_task(context, action, action_label(action))
+        except UnresolvedRef as exc:
+            self._skipped(action, str(exc))
+            return False
+        except RepositoryError as exc:
+            self._failed(action, exc, plan, member_id)
+            return False
+        if member_id is not None:
+            values: dict[str, Any] = {"intent": None, "intent_at": None}
+            if action.kind is K.LOCK:
+                values["locked_by_sync"] = True
+            elif action.kind is K.UNLOCK:
+                values["locked_by_sync"] = False
+            store.update_member(self.db, member_id, **values)
+        detail = action.reason
+        self.outcomes.append(
+            Outcome(action.kind.value, self._item_of(action, node), self._direction(action), "done", None, detail)
+        )
+        return True
+
+    def _item_of(self, action: Action, node: Node | None) -> str:
+        if node is not None:
+            return node.name
+        return self._item(action)
+
+    def _intent(self, action: Action, context: RunContext) -> int | None:
+        """Write the action in flight to its member before the call (a new pair gets its row now)."""
+        intent: dict[str, Any] = {"kind": action.kind.value, "side": action.side, "run": self.run_id}
+        if action.parent is not None and context.can_resolve(action.parent):
+            intent["parent_id"] = context.resolve(action.parent)
+        if action.name:
+            intent["name"] = action.name
+        if action.source is not None and context.can_resolve(action.source):
+            intent["source_side"] = action.source.side
+            intent["source_id"] = context.resolve(action.source)
+        member_id = self.member_ids.get(action.member)
+        if member_id is None and action.kind in (K.UPLOAD, K.CREATE_FOLDER) and action.source is not None:
+            source_id = intent.get("source_id")
+            if source_id is None:
+                return None
+            source_side = action.source.side
+            source_node = context.observed[source_side].get(source_id) or context.latest.get((source_side, source_id))
+            row = Member(
+                sync_set_id=self.sync_set.id or 0,
+                kind=member_kind(action.is_folder),
+                direct=action.direct,
+                rel_path=relative_path(source_node, self.root_path) if source_node else action.name or "",
+                intent=intent,
+                intent_at=utcnow(),
+                **{f"{source_side}_id": source_id},
+            )
+            member_id = store.insert_member(self.db, row)
+            self.member_ids[action.member] = member_id
+            return member_id
+        if member_id is not None:
+            store.update_member(self.db, member_id, intent=intent, intent_at=utcnow())
+        return member_id
+
+    def _record_base(self, action: Action, context: RunContext) -> bool:
+        values: dict[str, Any] = {}
+        nodes: dict[Side, Node | None] = {}
+        for side, ref in ((ONPREM, action.onprem), (CLOUD, action.cloud)):
+            if ref is None:
+                continue
+            try:
+                node = context.node(ref)
+            except UnresolvedRef:
+                node = None
+            nodes[side] = node
+            if node is not None:
+                values.update(base_fields(side, node, self._sha(context, side, node, action.member)))
+        if nodes.get(ONPREM) is None or nodes.get(CLOUD) is None:
+            self._skipped(action, "one side of the pair is missing")
+            return False
+        values.update(synced_fields(self.run_id))
+        values["kind"] = member_kind(action.is_folder)
+        values["direct"] = action.direct
+        onprem_node = nodes[ONPREM]
+        assert onprem_node is not None
+        if not action.direct:
+            values["rel_path"] = relative_path(onprem_node, self.root_path)
+        else:
+            values["rel_path"] = ""
+        member_id = self.member_ids.get(action.member)
+        if member_id is None:
+            member_id = store.insert_member(self.db, Member(sync_set_id=self.sync_set.id or 0, **values))
+            self.member_ids[action.member] = member_id
+        else:
+            store.update_member(self.db, member_id, **values)
+        return True
+
+    def _sha(self, context: RunContext, side: Side, node: Node, key: str) -> str | None:
+        known = context.sha.get((side, node.id))
+        if known is not None or node.is_folder:
+            return known
+        member_id = self.member_ids.get(key)
+        if member_id is None:
+            return None
+        base = self._base_cache.get(member_id)
+        if base is None:
+            return None
+        prefix = "op" if side == ONPREM else "cl"
+        same = (
+            getattr(base, f"{side}_id") == node.id
+            and getattr(base, f"{prefix}_size") == node.size
+            and getattr(base, f"{prefix}_version") == node.version_label
+            and (node.version_label is not None or getattr(base, f"{prefix}_modified_at") == node.modified_at)
+        )
+        return getattr(base, f"{prefix}_sha256") if same else None
+
+    def _mark_failed(self, action: Action, context: RunContext, plan: Plan) -> None:
+        code = action.error_code or ErrorCode.UNKNOWN
+        report = {"operation": "plan", "brief_summary": action.reason}
+        values = failure_fields(code, report, self.run_id, plan.fingerprints.get(action.member), action="plan")
+        member_id = self.member_ids.get(action.member)
+        if member_id is None:
+            ids: dict[str, Any] = {}
+            kind = None
+            for side, ref in ((ONPREM, action.onprem), (CLOUD, action.cloud)):
+                if ref is not None and ref.node_id:
+                    ids[f"{side}_id"] = ref.node_id
+                    node = context.observed[side].get(ref.node_id)
+                    if node is not None:
+                        kind = node.is_folder
+                        ids["rel_path"] = relative_path(node, self.root_path) if side == ONPREM else node.name
+            row = Member(sync_set_id=self.sync_set.id or 0, kind=member_kind(kind), **ids, **values)
+            self.member_ids[action.member] = store.insert_member(self.db, row)
+        else:
+            store.update_member(self.db, member_id, **values)
+        self.outcomes.append(Outcome("mark-failed", self._item(action), "", "failed", code.value, action.reason))
+        self.log.error("Not synced: %s: %s (%s)", action.member, code.value, action.reason)
+
+    def _failed(self, action: Action, exc: RepositoryError, plan: Plan, member_id: int | None) -> None:
+        side = error_side(exc, action.side)
+        code = exc.code_for(side)
+        values = failure_fields(
+            code, exc.report, self.run_id, plan.fingerprints.get(action.member), action=action.kind.value, side=side
+        )
+        if member_id is not None:
+            store.update_member(self.db, member_id, **values)
+        self.outcomes.append(
+            Outcome(action.kind.value, self._item(action), self._direction(action), "failed", code.value, exc.message)
+        )
+        level = self.log.warning if isinstance(exc, TransientError) else self.log.error
+        level("%s failed for %s: %s. Technical report: %s", action.kind.value, self._item(action), code.value, exc.report)
+
+    # ------------------------------------------------------------------ whole run
+    async def run(self) -> RunResult:
+        members = store.members_of(self.db, self.sync_set.id or 0)
+        if any(m.intent for m in members):
+            await self.recover_intents(members)
+            members = store.members_of(self.db, self.sync_set.id or 0)
+        self._base_cache = {m.id: m for m in members}
+        onprem, cloud = await self.scan(members)
+        plan = await self.plan(members, onprem, cloud)
+        for conflict in plan.conflicts:
+            self.log.warning(
+                "Conflict on %s (%s): %s wins by %s; the other side's version is kept as %s",
+                conflict.member,
+                ", ".join(conflict.aspects),
+                conflict.winner,
+                conflict.policy.value,
+                conflict.loser_kept_as,
+            )
+        for ignored in plan.ignored:
+            self.log.info("Ignored %s %s: %s", ignored.side, ignored.name, ignored.reason)
+        await self.propagate(plan, {ONPREM: onprem, CLOUD: cloud})
+        members = store.members_of(self.db, self.sync_set.id or 0)
+        failure = failure_summary(members)
+        if plan.guard.tripped:
+            self.log.error(plan.guard.message)
+            failure = plan.guard.message if failure is None else f"{plan.guard.message}; {failure}"
+        await publish_artifacts(self.sync_set, members, self.outcomes, self.view_in_cloud())
+        return RunResult(self.sync_set.slug, self.outcomes, plan, failure)
+
+    def view_in_cloud(self) -> str | None:
+        try:
+            folder = self.repositories[CLOUD]
+            node = Node(id=self.sync_set.target_folder_id, name=self.sync_set.target_folder_path, parent_id=None, is_folder=True)
+            return folder.web_url(node)
+        except Exception:
+            return None
+
+
+async def run_sync_set(
+    database_url: str,
+    slug: str,
+    *,
+    force: bool = False,
+    scope_member_id: int | None = None,
+    settings: Settings | None = None,
+) -> RunResult:
+    """Reconcile one sync set under its lease, with its own repositories for this run."""
+    settings = settings or get_settings()
+    sync_set = store.get_sync_set(database_url, slug)
+    if sync_set is None:
+        raise LookupError(f"No sync set named {slug!r}")
+    run_id = current_run_id()
+    async with (
+        leased(database_url, sync_set, run_id, settings),
+        opened_repositories(sync_set.onprem_connection, sync_set.cloud_connection, sync_set.target_network) as (
+            onprem,
+            cloud,
+        ),
+    ):
+        engine = SyncSetRun(
+            database_url,
+            sync_set,
+            onprem,
+            cloud,
+            run_id=run_id,
+            settings=settings,
+            force=force,
+            scope_member_id=scope_member_id,
+        )
+        return await engine.run()

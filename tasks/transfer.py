@@ -1,0 +1,151 @@
+"""The transfer: carry out one planned action against one repository, as a retryable Prefect task.
+
+Content is streamed from the source repository straight into the target, hashed on the way, so memory
+stays flat whatever the file size and the base records the hash of the bytes that actually moved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from connectors.base import Node, Repository
+from connectors.errors import Side
+from sync.model import Action, ActionKind, Ref
+from tasks.streaming import HashingStream, hash_stream
+
+K = ActionKind
+
+
+class UnresolvedRef(LookupError):
+    """An action refers to a node that an earlier action of the plan should have created but did not."""
+
+
+class RunContext:
+    """What the actions of one run share: the open repositories and every node seen or made so far.
+
+    Deliberately not a dataclass: Prefect walks dataclass task arguments looking for futures, and this one
+    holds whole scans.
+    """
+
+    def __init__(
+        self,
+        repositories: Mapping[Side, Repository],
+        observed: Mapping[Side, Mapping[str, Node]],
+        known_sha: Mapping[Side, Mapping[str, str]] | None = None,
+    ) -> None:
+        self.repositories = dict(repositories)
+        self.observed = observed
+        self.created: dict[tuple[Side, str], Node] = {}
+        self.latest: dict[tuple[Side, str], Node] = {}
+        self.sha: dict[tuple[Side, str], str] = {}
+        for side, hashes in (known_sha or {}).items():
+            for node_id, digest in hashes.items():
+                self.sha[(side, node_id)] = digest
+
+    def resolve(self, ref: Ref) -> str:
+        if ref.node_id is not None:
+            return ref.node_id
+        made = self.created.get((ref.side, ref.member))
+        if made is None:
+            raise UnresolvedRef(f"no {ref.side} node was made for {ref.member}")
+        return made.id
+
+    def can_resolve(self, ref: Ref | None) -> bool:
+        return ref is None or ref.node_id is not None or (ref.side, ref.member) in self.created
+
+    def node(self, ref: Ref) -> Node | None:
+        node_id = self.resolve(ref)
+        return self.latest.get((ref.side, node_id)) or self.observed[ref.side].get(node_id)
+
+    def remember(self, side: Side, node: Node) -> None:
+        self.latest[(side, node.id)] = node
+
+
+def action_label(action: Action) -> str:
+    """A readable task-run name: what, where, which item."""
+    target = action.name or (action.node.node_id if action.node and action.node.node_id else action.member)
+    return f"{action.kind.value}-{action.side}-{target}"[:120]
+
+
+async def _copy_content(context: RunContext, action: Action, source_ref: Ref) -> tuple[HashingStream, str]:
+    source_side = source_ref.side
+    source_id = context.resolve(source_ref)
+    stream = HashingStream(context.repositories[source_side].download(source_id))
+    return stream, source_id
+
+
+async def carry_out(context: RunContext, action: Action) -> Node | None:
+    """Do one action; return the node it made or changed (None for a delete or a pure record)."""
+    repository = context.repositories[action.side]
+    kind = action.kind
+    node: Node | None = None
+    if kind is K.CREATE_FOLDER:
+        assert action.parent is not None and action.name is not None
+        node = await repository.create_folder(context.resolve(action.parent), action.name, action.metadata)
+        context.created[(action.side, action.member)] = node
+    elif kind in (K.UPLOAD, K.CONFLICT_COPY):
+        assert action.parent is not None and action.name is not None
+        source_ref = action.source if kind is K.UPLOAD else action.node
+        assert source_ref is not None
+        stream, source_id = await _copy_content(context, action, source_ref)
+        source_node = context.observed[source_ref.side].get(source_id) or context.latest.get(
+            (source_ref.side, source_id)
+        )
+        node = await repository.upload(
+            context.resolve(action.parent),
+            action.name,
+            stream,
+            metadata=action.metadata,
+            mime_type=source_node.mime_type if source_node else None,
+        )
+        context.created[(action.side, action.new_member or action.member)] = node
+        context.sha[(action.side, node.id)] = stream.sha256
+        context.sha[(source_ref.side, source_id)] = stream.sha256
+    elif kind is K.UPDATE_CONTENT:
+        assert action.node is not None and action.source is not None
+        stream, source_id = await _copy_content(context, action, action.source)
+        node = await repository.update_content(context.resolve(action.node), stream)
+        context.sha[(action.side, node.id)] = stream.sha256
+        context.sha[(action.source.side, source_id)] = stream.sha256
+    elif kind is K.UPDATE_METADATA:
+        assert action.node is not None and action.metadata is not None
+        node = await repository.update_metadata(context.resolve(action.node), action.metadata)
+    elif kind is K.RENAME:
+        assert action.node is not None and action.name is not None
+        node = await repository.rename(context.resolve(action.node), action.name)
+    elif kind is K.MOVE:
+        assert action.node is not None and action.parent is not None
+        node = await repository.move(context.resolve(action.node), context.resolve(action.parent), action.name)
+    elif kind is K.DELETE:
+        assert action.node is not None
+        await repository.delete(context.resolve(action.node))
+    elif kind is K.LOCK:
+        assert action.node is not None
+        node = await repository.lock(context.resolve(action.node))
+    elif kind is K.UNLOCK:
+        assert action.node is not None
+        node = await repository.unlock(context.resolve(action.node))
+    elif kind is K.ENSURE_VERSIONABLE:
+        assert action.node is not None
+        node = await repository.ensure_versionable(context.resolve(action.node))
+    else:
+        raise ValueError(f"{kind} is not a repository action")
+    if node is not None:
+        context.remember(action.side, node)
+    return node
+
+
+@task(name="transfer", cache_policy=NO_CACHE, persist_result=False, task_run_name="{label}")
+async def transfer(context: RunContext, action: Action, label: str) -> Node | None:
+    """One planned action as its own retryable, visible task run."""
+    return await carry_out(context, action)
+
+
+@task(name="compare", cache_policy=NO_CACHE, persist_result=False, task_run_name="compare-{side}-{node_id}")
+async def compare_content(repository: Repository, side: str, node_id: str) -> str:
+    """SHA-256 of a node's content, to tell a real change from a touch when the API has no hash."""
+    digest, _size = await hash_stream(repository.download(node_id))
+    return digest

@@ -74,6 +74,7 @@ def failure_fields(
         "last_attempt_at": now,
         "last_run_id": run_id,
         "failed_fingerprint": fingerprint,
+        "requested": False,
         "intent": None,
         "intent_at": None,
     }

@@ -1,0 +1,66 @@
+"""What every flow does at its start and end: find the database, tag the run, and end in a clear state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect.client.orchestration import get_client
+from prefect.exceptions import MissingContextError
+from prefect.states import Completed, Failed, State
+
+from ecsync.settings import get_settings
+from flows.engine import RunResult
+
+
+def database_url() -> str:
+    return get_settings().resolved_database_url()
+
+
+def sync_set_tag(slug: str) -> str:
+    return f"sync-set:{slug}"
+
+
+async def tag_current_run(*tags: str) -> None:
+    """Add tags to the running flow run (Prefect cannot filter runs by parameters, only by tags)."""
+    try:
+        from prefect.runtime import flow_run
+
+        run_id = flow_run.get_id()
+        existing = list(flow_run.get_tags() or [])
+    except (ImportError, MissingContextError):
+        return
+    if not run_id:
+        return
+    wanted = sorted(set(existing) | set(tags))
+    if wanted == sorted(existing):
+        return
+    async with get_client() as client:
+        await client.update_flow_run(run_id, tags=wanted)
+
+
+def summary(result: RunResult) -> dict[str, Any]:
+    done = sum(1 for o in result.outcomes if o.outcome == "done")
+    failed = sum(1 for o in result.outcomes if o.outcome == "failed")
+    skipped = sum(1 for o in result.outcomes if o.outcome == "skipped")
+    conflicts = len(result.plan.conflicts) if result.plan else 0
+    return {
+        "sync_set": result.slug,
+        "actions_done": done,
+        "actions_failed": failed,
+        "actions_skipped": skipped,
+        "conflicts": conflicts,
+        "failure": result.failure,
+    }
+
+
+def final_state(result: RunResult) -> State[Any]:
+    """Completed when every member synced; Failed with the counted reasons otherwise."""
+    data = summary(result)
+    if result.failure:
+        return Failed(message=result.failure)
+    return Completed(message=f"{result.slug}: {data['actions_done']} actions done, all items synced")
+
+
+def refused(message: str) -> State[Any]:
+    """A refusal before anything changed: the run fails with the user's message and nothing else."""
+    return Failed(message=message)

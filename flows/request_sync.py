@@ -1,0 +1,34 @@
+"""`request-sync`: SPEC.md's "Request Sync": sync one member (a folder with its subtree) now."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from prefect import flow
+from prefect.states import State
+from pydantic import StringConstraints
+
+from flows.common import database_url, final_state, refused, sync_set_tag, tag_current_run
+from flows.engine import SyncBusy, run_sync_set
+from models import store
+
+MemberRef = Annotated[str, StringConstraints(min_length=1, max_length=2048, pattern=r"^[^\x00-\x1f]+$")]
+"""An on-prem or cloud node id of a member, or `<slug>:<relative path>`."""
+
+
+@flow(name="request-sync", flow_run_name="request-sync-{item}")
+async def request_sync(item: MemberRef) -> State[Any]:
+    """Sync one member now, whatever the schedule; clears its failure when it succeeds."""
+    url = database_url()
+    found = store.find_member(url, item)
+    if found is None:
+        return refused(f"{item!r} is not synced: no active sync set has it as a member")
+    member, sync_set = found
+    await tag_current_run(sync_set_tag(sync_set.slug))
+    assert member.id is not None
+    store.mark_requested(url, [member.id])
+    try:
+        result = await run_sync_set(url, sync_set.slug, scope_member_id=member.id)
+    except SyncBusy as exc:
+        return refused(str(exc))
+    return final_state(result)

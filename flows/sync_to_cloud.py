@@ -1,0 +1,106 @@
+"""`sync-to-cloud`: SPEC.md's "Setting up a sync": refuse what must be refused, then push and lock."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from prefect import flow
+from prefect.states import State
+from pydantic import Field
+
+from connectors.errors import RepositoryError
+from ecsync.settings import get_settings
+from flows.common import database_url, final_state, refused, sync_set_tag, tag_current_run
+from flows.engine import SyncBusy, run_sync_set
+from flows.parameters import ConnectionName, Destination, ItemRef, Slug, SyncOptions, default_slug
+from flows.validation import SyncRefused, validate_setup
+from models import store
+from models.tables import Member, MemberStatus, SyncSet, SyncSetState
+from tasks.connections import opened_repositories
+
+
+def _run_name() -> str:
+    from prefect.runtime import flow_run
+
+    parameters = flow_run.get_parameters()
+    items = parameters.get("items") or ["?"]
+    slug = parameters.get("slug")
+    label = slug or str(items[0]).rsplit("/", 1)[-1]
+    return f"sync-to-cloud-{label}"
+
+
+@flow(name="sync-to-cloud", flow_run_name=_run_name, log_prints=False)
+async def sync_to_cloud(
+    items: Annotated[list[ItemRef], Field(min_length=1, max_length=1000)],
+    destination: Destination,
+    options: SyncOptions | None = None,
+    slug: Slug | None = None,
+    onprem_connection: ConnectionName = "onprem",
+    cloud_connection: ConnectionName = "cloud",
+) -> State[Any]:
+    """Sync on-prem items (a folder, a file, or files of one library) to a cloud network, site and folder."""
+    options = options or SyncOptions()
+    slug = slug or default_slug(items, destination)
+    await tag_current_run(sync_set_tag(slug))
+    url = database_url()
+    folder_path = "/".join(part for part in destination.folder.replace("\\", "/").split("/") if part)
+    try:
+        async with opened_repositories(onprem_connection, cloud_connection, destination.network) as (onprem, cloud):
+            setup = await validate_setup(url, onprem, cloud, items, destination, options, slug)
+            owner = await onprem.whoami()
+            target = setup.target_folder
+            if target is None:
+                assert setup.target_parent is not None
+                target = setup.target_parent
+                for name in setup.missing_folders:
+                    target = await cloud.create_folder(target.id, name)
+    except SyncRefused as exc:
+        return refused(str(exc))
+    except RepositoryError as exc:
+        return refused(f"Could not create sync: {exc.code.value}: {exc.message} [{exc.report}]")
+
+    sync_set = SyncSet(
+        slug=slug,
+        owner=owner,
+        onprem_connection=onprem_connection,
+        cloud_connection=cloud_connection,
+        kind=setup.kind.value,
+        items=list(items),
+        target_network=destination.network,
+        target_site=destination.site,
+        target_folder_id=target.id,
+        target_folder_path=folder_path,
+        include_subfolders=options.include_subfolders,
+        lock_on_premise=options.lock_on_premise,
+        allow_cloud_delete=options.allow_cloud_delete,
+        delete_on_premise=options.delete_on_premise,
+        conflict_policy=options.conflict_policy,
+        max_delete_percent=options.max_delete_percent,
+        state=SyncSetState.ACTIVE.value,
+    )
+    existing = store.get_sync_set(url, slug)
+    with store.session_scope(url) as session:
+        if existing is not None:  # an unsynced set of that name: its slug is taken over by the new one
+            existing.slug = f"{slug}-unsynced-{existing.id}"
+            session.add(existing)
+            session.flush()
+        session.add(sync_set)
+        session.flush()
+        for node in setup.nodes:
+            session.add(
+                Member(
+                    sync_set_id=sync_set.id,
+                    onprem_id=node.id,
+                    op_parent_id=node.parent_id,
+                    kind="folder" if node.is_folder else "file",
+                    direct=True,
+                    rel_path="",
+                    op_name=node.name,
+                    status=MemberStatus.PENDING.value,
+                )
+            )
+    try:
+        result = await run_sync_set(url, slug, settings=get_settings())
+    except SyncBusy as exc:
+        return refused(str(exc))
+    return final_state(result)

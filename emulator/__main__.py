@@ -53,7 +53,10 @@ async def serve(args: argparse.Namespace) -> None:
     store = Store(args.data)
     app = create_app(store, mode=mode, faults=build_faults(args), seed_name=seed)
     app.state.search_lag_ms = int(args.search_lag * 1000)  # type: ignore[attr-defined]
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # proto must be IPPROTO_TCP: asyncio only sets TCP_NODELAY on accepted sockets whose proto says TCP,
+    # and without it every response waits ~40 ms for a delayed ACK.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((args.host, args.port))
     port = sock.getsockname()[1]

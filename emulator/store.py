@@ -152,6 +152,7 @@ class Store:
         self.db.executescript(SCHEMA)
         self.blobs = Blobs(data_dir / "blobs" if data_dir is not None else None)
         self._depth = 0
+        self._display_names: dict[str, str] = {}
 
     def close(self) -> None:
         self.db.close()
@@ -178,6 +179,7 @@ class Store:
         return self.db.execute("SELECT COUNT(*) FROM networks").fetchone()[0] == 0
 
     def wipe(self) -> None:
+        self._display_names.clear()
         with self.tx():
             for table in (
                 "meta",
@@ -210,6 +212,7 @@ class Store:
         email: str | None = None,
         home_network: str | None = None,
     ) -> None:
+        self._display_names.pop(user_id, None)
         self.db.execute(
             "INSERT OR REPLACE INTO users VALUES (?, ?, ?, ?, ?, ?)",
             (
@@ -227,10 +230,13 @@ class Store:
         return dict(row) if row else None
 
     def display_name(self, user_id: str) -> str:
-        u = self.get_user(user_id)
-        if not u:
-            return user_id
-        return f"{u['first_name']} {u['last_name']}".strip() or user_id
+        """Cached: every node entry needs two of these, and listings return hundreds of entries."""
+        name = self._display_names.get(user_id)
+        if name is None:
+            u = self.get_user(user_id)
+            name = (f"{u['first_name']} {u['last_name']}".strip() or user_id) if u else user_id
+            self._display_names[user_id] = name
+        return name
 
     def create_ticket(self, user_id: str) -> str:
         ticket = "TICKET_" + uuid.uuid4().hex

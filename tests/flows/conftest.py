@@ -1,0 +1,177 @@
+"""A real Prefect server and two Alfresco emulators over loopback, started once for the flow tests.
+
+The same code starts them for `make demo` (`ecsync.processes`), so what the tests exercise is what users run.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ecsync import settings as settings_module
+from ecsync.processes import Child, start_emulator, start_prefect_server
+
+
+@pytest.fixture(scope="session")
+def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Child]:
+    home = tmp_path_factory.mktemp("prefect")
+    server = start_prefect_server(home)
+    api_url = server.extra["api_url"]
+    previous = {key: os.environ.get(key) for key in ("PREFECT_API_URL", "PREFECT_SERVER_EPHEMERAL_ENABLED")}
+    os.environ["PREFECT_API_URL"] = api_url
+    os.environ["PREFECT_SERVER_EPHEMERAL_ENABLED"] = "false"
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings({PREFECT_API_URL: api_url}):
+        yield server
+        from prefect.logging.handlers import APILogHandler
+
+        APILogHandler.flush()  # send the last run logs while the server still listens
+    for key, value in previous.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def emulators(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Child]]:
+    logs = tmp_path_factory.mktemp("emulators")
+    onprem = start_emulator("onprem", None, logs / "onprem.log")
+    cloud = start_emulator("cloud", None, logs / "cloud.log")
+    yield {"onprem": onprem, "cloud": cloud}
+    onprem.stop()
+    cloud.stop()
+
+
+@pytest.fixture(scope="session")
+def connections(prefect_server: Child, emulators: dict[str, Child]) -> dict[str, str]:
+    """Connection blocks for both emulators, saved on the real server as users would."""
+    from connectors.blocks import AlfrescoConnection
+
+    onprem = AlfrescoConnection(
+        base_url=emulators["onprem"].url, username="admin", password="admin", tenant="-default-", read_timeout=30
+    )
+    onprem.save("onprem", overwrite=True)
+    cloud = AlfrescoConnection(
+        base_url=emulators["cloud"].url,
+        username="admin",
+        password="admin",
+        tenant="acme.com",
+        read_timeout=30,
+        web_url_template="{base_url}/{network}/share/page/site/{site}/document-details?nodeRef=workspace://SpacesStore/{id}",
+    )
+    cloud.save("cloud", overwrite=True)
+    return {"onprem": "onprem", "cloud": "cloud"}
+
+
+@pytest.fixture()
+def database_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A fresh sync-state database per test."""
+    url = f"sqlite:///{tmp_path / f'state-{uuid.uuid4().hex[:8]}.db'}"
+    monkeypatch.setenv("ECSYNC_DATABASE_URL", url)
+    monkeypatch.setenv("ECSYNC_RETRY_BACKOFF_SECONDS", "0.2")
+    settings_module.get_settings.cache_clear()
+    yield url
+    settings_module.get_settings.cache_clear()
+
+
+class Api:
+    """Direct REST calls to an emulator, as a person editing in Share would make them."""
+
+    def __init__(self, base_url: str, tenant: str, user: str = "admin", password: str = "admin") -> None:
+        self.base = f"{base_url}/alfresco/api/{tenant}/public/alfresco/versions/1"
+        self.client = httpx.AsyncClient(auth=(user, password), timeout=30)
+
+    async def node(self, node_id: str, **params: str) -> dict:
+        response = await self.client.get(f"{self.base}/nodes/{node_id}", params=params)
+        response.raise_for_status()
+        return response.json()["entry"]
+
+    async def by_path(self, site: str, path: str) -> dict:
+        library = await self.client.get(f"{self.base}/sites/{site}/containers/documentLibrary")
+        library.raise_for_status()
+        return await self.node(library.json()["entry"]["id"], relativePath=path, include="properties,aspectNames,isLocked")
+
+    async def children(self, node_id: str) -> list[dict]:
+        response = await self.client.get(
+            f"{self.base}/nodes/{node_id}/children", params={"maxItems": 1000, "include": "properties,isLocked"}
+        )
+        response.raise_for_status()
+        return [e["entry"] for e in response.json()["list"]["entries"]]
+
+    async def tree(self, node_id: str, prefix: str = "") -> dict[str, dict]:
+        """Every node below `node_id` by relative path."""
+        found: dict[str, dict] = {}
+        for child in await self.children(node_id):
+            path = f"{prefix}{child['name']}"
+            found[path] = child
+            if child["isFolder"]:
+                found.update(await self.tree(child["id"], path + "/"))
+        return found
+
+    async def content(self, node_id: str) -> bytes:
+        response = await self.client.get(f"{self.base}/nodes/{node_id}/content")
+        response.raise_for_status()
+        return response.content
+
+    async def put_content(self, node_id: str, data: bytes) -> dict:
+        response = await self.client.put(
+            f"{self.base}/nodes/{node_id}/content", content=data, headers={"Content-Type": "application/octet-stream"}
+        )
+        response.raise_for_status()
+        return response.json()["entry"]
+
+    async def update(self, node_id: str, body: dict) -> dict:
+        response = await self.client.put(f"{self.base}/nodes/{node_id}", json=body)
+        response.raise_for_status()
+        return response.json()["entry"]
+
+    async def upload(self, parent_id: str, name: str, data: bytes) -> dict:
+        response = await self.client.post(
+            f"{self.base}/nodes/{parent_id}/children", files={"filedata": (name, data)}, data={"name": name}
+        )
+        response.raise_for_status()
+        return response.json()["entry"]
+
+    async def create_folder(self, parent_id: str, name: str) -> dict:
+        response = await self.client.post(f"{self.base}/nodes/{parent_id}/children", json={"name": name, "nodeType": "cm:folder"})
+        response.raise_for_status()
+        return response.json()["entry"]
+
+    async def delete(self, node_id: str) -> None:
+        response = await self.client.delete(f"{self.base}/nodes/{node_id}")
+        response.raise_for_status()
+
+    async def move(self, node_id: str, target_parent_id: str) -> dict:
+        response = await self.client.post(f"{self.base}/nodes/{node_id}/move", json={"targetParentId": target_parent_id})
+        response.raise_for_status()
+        return response.json()["entry"]
+
+    async def lock(self, node_id: str) -> dict:
+        response = await self.client.post(f"{self.base}/nodes/{node_id}/lock", json={"type": "ALLOW_OWNER_CHANGES"})
+        response.raise_for_status()
+        return response.json()["entry"]
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+@pytest.fixture()
+async def onprem_api(emulators: dict[str, Child]) -> AsyncIterator[Api]:
+    api = Api(emulators["onprem"].url, "-default-")
+    yield api
+    await api.aclose()
+
+
+@pytest.fixture()
+async def cloud_api(emulators: dict[str, Child]) -> AsyncIterator[Api]:
+    api = Api(emulators["cloud"].url, "acme.com")
+    yield api
+    await api.aclose()

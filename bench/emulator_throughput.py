@@ -21,6 +21,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 CORE = "/alfresco/api/-default-/public/alfresco/versions/1"
+SEARCH = "/alfresco/api/-default-/public/search/versions/1/search"
 
 
 def start(data: Path | None) -> tuple[subprocess.Popen[str], str]:
@@ -53,7 +54,9 @@ async def run(args: argparse.Namespace, base: str) -> list[tuple[str, str, str]]
     limits = httpx.Limits(max_connections=args.workers, max_keepalive_connections=args.workers)
     async with httpx.AsyncClient(base_url=base, auth=("admin", "admin"), timeout=60, limits=limits) as c:
         lib = (await c.get(f"{CORE}/sites/engineering/containers/documentLibrary")).json()["entry"]["id"]
-        folder = (await c.post(f"{CORE}/nodes/{lib}/children", json={"name": "bench", "nodeType": "cm:folder"})).json()["entry"]["id"]
+        folder = (await c.post(f"{CORE}/nodes/{lib}/children", json={"name": "bench", "nodeType": "cm:folder"})).json()["entry"][
+            "id"
+        ]
 
         async def up(i: int) -> None:
             r = await c.post(f"{CORE}/nodes/{folder}/children", files={"filedata": (f"f{i:05d}.txt", b"x" * 1024)})
@@ -76,7 +79,9 @@ async def run(args: argparse.Namespace, base: str) -> list[tuple[str, str, str]]
             for _ in range(args.mib):
                 yield chunk
 
-        big = (await c.post(f"{CORE}/nodes/{folder}/children", json={"name": "big.bin", "nodeType": "cm:content"})).json()["entry"]["id"]
+        big = (await c.post(f"{CORE}/nodes/{folder}/children", json={"name": "big.bin", "nodeType": "cm:content"})).json()[
+            "entry"
+        ]["id"]
         t0 = time.perf_counter()
         r = await c.put(f"{CORE}/nodes/{big}/content", content=body())
         secs = time.perf_counter() - t0
@@ -94,6 +99,75 @@ async def run(args: argparse.Namespace, base: str) -> list[tuple[str, str, str]]
     return rows
 
 
+async def scale(n: int) -> list[tuple[str, str, str]]:
+    """In-process (ASGITransport): a store with `n` extra nodes, then the calls a scan makes."""
+    from emulator.app import create_app
+    from emulator.store import Node, Store
+
+    store = Store(None)
+    app = create_app(store)
+    rows: list[tuple[str, str, str]] = []
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://x", auth=("admin", "admin")) as c:
+        lib = (await c.get(f"{CORE}/sites/engineering/containers/documentLibrary")).json()["entry"]["id"]
+        t0 = time.perf_counter()
+        now = store.clock.now_ms()
+        with store.tx():
+            per = 100
+            for f in range(n // per):
+                fid = f"folder-{f:06d}"
+                store.insert_node(
+                    Node(fid, "-default-", lib, fid, "cm:folder", True, now, "admin", now, "admin", now, site_id="engineering")
+                )
+                for i in range(per - 1):
+                    nid = f"{fid}-{i:03d}"
+                    store.insert_node(
+                        Node(
+                            nid,
+                            "-default-",
+                            fid,
+                            f"doc-{i:03d}.txt",
+                            "cm:content",
+                            False,
+                            now,
+                            "admin",
+                            now,
+                            "admin",
+                            now,
+                            mime_type="text/plain",
+                            size=10,
+                            blob="none",
+                            site_id="engineering",
+                        )
+                    )
+        rows.append((f"insert {store.count_nodes():,} nodes (direct)", f"{time.perf_counter() - t0:.1f} s", ""))
+
+        async def timed(label: str, reps: int, call) -> None:  # type: ignore[no-untyped-def]
+            t = time.perf_counter()
+            for i in range(reps):
+                r = await call(i)
+                assert r.status_code < 300, r.text
+            rows.append((label, f"{(time.perf_counter() - t) / reps * 1000:.2f} ms", f"mean of {reps}"))
+
+        await timed("list 100 children of a folder", 50, lambda i: c.get(f"{CORE}/nodes/folder-{i:06d}/children"))
+        await timed(
+            "list documentLibrary page (1000 folders)",
+            20,
+            lambda i: c.get(f"{CORE}/nodes/{lib}/children", params={"skipCount": i * 50}),
+        )
+        await timed("get one node", 200, lambda i: c.get(f"{CORE}/nodes/folder-{i:06d}-001"))
+        await timed(
+            "create folder (name check)",
+            100,
+            lambda i: c.post(f"{CORE}/nodes/folder-{i:06d}/children", json={"name": f"new-{i}", "nodeType": "cm:folder"}),
+        )
+        q = f'ANCESTOR:"workspace://SpacesStore/{lib}" AND cm:modified:[NOW TO MAX]'
+        await timed("search: modified since now (index pre-filter)", 10, lambda i: c.post(SEARCH, json={"query": {"query": q}}))
+        q2 = 'PARENT:"workspace://SpacesStore/folder-000001"'
+        await timed("search: PARENT (scans the tenant)", 3, lambda i: c.post(SEARCH, json={"query": {"query": q2}}))
+    store.close()
+    return rows
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--uploads", type=int, default=300)
@@ -101,7 +175,13 @@ def main() -> None:
     p.add_argument("--mib", type=int, default=64)
     p.add_argument("--workers", type=int, default=4)
     p.add_argument("--disk", action="store_true", help="use a --data folder instead of memory")
+    p.add_argument("--scale", type=int, default=0, help="also time scan calls in a store with this many nodes")
     args = p.parse_args()
+    if args.scale:
+        print(f"emulator at scale, in process, {args.scale:,} extra nodes")
+        for name, rate, detail in asyncio.run(scale(args.scale)):
+            print(f"{name:<48} {rate:>10}  {detail}")
+        print()
     with tempfile.TemporaryDirectory() as tmp:
         proc, base = start(Path(tmp) if args.disk else None)
         try:

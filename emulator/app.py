@@ -45,9 +45,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, f"Unknown resource: {request.url.path}")
 
 
-def create_app(
-    store: Store, *, mode: str = "onprem", faults: FaultConfig | None = None, seed_name: str | None = None
-) -> ASGIApp:
+def create_app(store: Store, *, mode: str = "onprem", faults: FaultConfig | None = None, seed_name: str | None = None) -> ASGIApp:
     """Build the app over `store`; an empty store is seeded (`seed_name` defaults to the mode's seed)."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}")

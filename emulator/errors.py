@@ -11,9 +11,7 @@ from typing import Any
 
 from starlette.responses import JSONResponse
 
-STACK_TRACE = (
-    "For security reasons the stack trace is no longer displayed, but the property is kept for previous versions"
-)
+STACK_TRACE = "For security reasons the stack trace is no longer displayed, but the property is kept for previous versions"
 DESCRIPTION_URL = "https://api-explorer.alfresco.com"
 
 # Alfresco's log ids are 8 digits whose first digits encode the day; a counter keeps them unique and

@@ -28,9 +28,7 @@ def network(store: Store, tenant: str) -> dict[str, Any]:
     return net
 
 
-def make_tenant(
-    store: Store, tenant: str, *, enabled: bool, level: str, paid: bool = True, ids: list[str] | None = None
-) -> None:
+def make_tenant(store: Store, tenant: str, *, enabled: bool, level: str, paid: bool = True, ids: list[str] | None = None) -> None:
     """A tenant's skeleton: Company Home with Sites and User Homes, as a fresh Alfresco has."""
     ids = ids or [new_id(), new_id(), new_id()]
     now = store.clock.now_ms()
@@ -515,9 +513,7 @@ def unlock_node(store: Store, user: str, node: Node) -> Node:
     if not rules.lock_active(node, store.clock.wall_ms()):
         raise ApiError(422, f"Cannot unlock node {node.id}: it is not locked", "framework.exception.IntegrityException")
     if node.lock_owner != user and not rules.is_admin(user):
-        raise ApiError(
-            403, "Only the lock owner or an administrator can unlock", "framework.exception.PermissionDenied"
-        )
+        raise ApiError(403, "Only the lock owner or an administrator can unlock", "framework.exception.PermissionDenied")
     node.lock_owner = node.lock_type = node.lock_lifetime = None
     node.lock_expires = None
     touch(store, node, user)

@@ -14,7 +14,7 @@ from starlette.routing import Route
 from emulator import repo, rules
 from emulator.clock import http_date
 from emulator.context import api, bool_param, caller, include_param, json_body, ok, paging, state
-from emulator.errors import ApiError
+from emulator.errors import ApiError, error_response
 from emulator.routes_nodes import find_version
 from emulator.serialize import node_entry, paged_slice
 from emulator.upload import stream_body
@@ -67,13 +67,11 @@ def serve_blob(request: Request, path: Path, size: int, mime: str, name: str, mo
             start = max(size - int(m.group(2)), 0)
             end = size - 1
         if start >= size or end < start:
-            return Response(status_code=416, headers={"Content-Range": f"bytes */{size}"})
+            return error_response(416, f"Range not satisfiable: {raw_range}", headers={"Content-Range": f"bytes */{size}"})
         length, status = end - start + 1, 206
         headers["Content-Range"] = f"bytes {start}-{end}/{size}"
     headers["Content-Length"] = str(length)
-    return StreamingResponse(
-        _file_chunks(path, start, length), status_code=status, headers=headers, media_type=content_type
-    )
+    return StreamingResponse(_file_chunks(path, start, length), status_code=status, headers=headers, media_type=content_type)
 
 
 @api
@@ -145,11 +143,7 @@ async def list_deleted(request: Request) -> Response:
     c = caller(request)
     store = state(request).store
     include = include_param(request)
-    nodes = [
-        n
-        for n in store.archived(c.tenant)
-        if rules.is_admin(c.user) or n.archived_by == c.user or n.created_by == c.user
-    ]
+    nodes = [n for n in store.archived(c.tenant) if rules.is_admin(c.user) or n.archived_by == c.user or n.created_by == c.user]
     skip, max_items = paging(request)
     return ok(paged_slice([node_entry(store, n, c.user, include) for n in nodes], skip, max_items))
 

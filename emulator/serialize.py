@@ -51,9 +51,7 @@ def path_info(store: Store, node: Node) -> dict[str, Any]:
         parent = store.get_node(parent_id, state=None)
         if parent is None:
             break
-        elements.append(
-            {"id": parent.id, "name": parent.name, "nodeType": parent.node_type, "aspectNames": parent.aspects}
-        )
+        elements.append({"id": parent.id, "name": parent.name, "nodeType": parent.node_type, "aspectNames": parent.aspects})
         parent_id = parent.parent_id
     elements.reverse()
     return {"name": "/" + "/".join(e["name"] for e in elements), "isComplete": True, "elements": elements}

@@ -274,17 +274,12 @@ class Store:
         self.db.execute("INSERT OR IGNORE INTO network_members VALUES (?, ?)", (net_id, user_id))
 
     def user_networks(self, user_id: str) -> list[str]:
-        return [
-            r[0]
-            for r in self.db.execute("SELECT network FROM network_members WHERE user_id=? ORDER BY network", (user_id,))
-        ]
+        return [r[0] for r in self.db.execute("SELECT network FROM network_members WHERE user_id=? ORDER BY network", (user_id,))]
 
     def usage(self, tenant: str) -> int:
         """Bytes held by a tenant: live and trashed current content (versions are not counted)."""
         return int(
-            self.db.execute(
-                "SELECT COALESCE(SUM(size), 0) FROM nodes WHERE tenant=? AND is_folder=0", (tenant,)
-            ).fetchone()[0]
+            self.db.execute("SELECT COALESCE(SUM(size), 0) FROM nodes WHERE tenant=? AND is_folder=0", (tenant,)).fetchone()[0]
         )
 
     # ---- sites -----------------------------------------------------------------------------------
@@ -348,9 +343,7 @@ class Store:
             cond += " AND is_folder=?"
             args.append(int(where_folder))
         total = self.db.execute(f"SELECT COUNT(*) FROM nodes WHERE {cond}", args).fetchone()[0]
-        rows = self.db.execute(
-            f"SELECT * FROM nodes WHERE {cond} ORDER BY {order_sql} LIMIT ? OFFSET ?", [*args, limit, skip]
-        )
+        rows = self.db.execute(f"SELECT * FROM nodes WHERE {cond} ORDER BY {order_sql} LIMIT ? OFFSET ?", [*args, limit, skip])
         return [Node.from_row(r) for r in rows], int(total)
 
     def descendant_ids(self, node_id: str, state: int = LIVE) -> list[str]:
@@ -378,9 +371,7 @@ class Store:
         self.db.executemany("DELETE FROM versions WHERE node_id=?", [(i,) for i in ids])
 
     def archived(self, tenant: str) -> list[Node]:
-        rows = self.db.execute(
-            "SELECT * FROM nodes WHERE tenant=? AND state=1 ORDER BY archived_at DESC, id", (tenant,)
-        )
+        rows = self.db.execute("SELECT * FROM nodes WHERE tenant=? AND state=1 ORDER BY archived_at DESC, id", (tenant,))
         return [Node.from_row(r) for r in rows]
 
     def nodes_modified_since(self, tenant: str, since_ms: int | None, until_ms: int | None) -> list[Node]:
@@ -398,9 +389,7 @@ class Store:
 
     # ---- versions --------------------------------------------------------------------------------
     def add_version(self, node: Node, label: str, comment: str | None = None) -> None:
-        seq = self.db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM versions WHERE node_id=?", (node.id,)).fetchone()[
-            0
-        ]
+        seq = self.db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM versions WHERE node_id=?", (node.id,)).fetchone()[0]
         self.db.execute(
             "INSERT INTO versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
@@ -419,6 +408,4 @@ class Store:
         )
 
     def versions(self, node_id: str) -> list[dict[str, Any]]:
-        return [
-            dict(r) for r in self.db.execute("SELECT * FROM versions WHERE node_id=? ORDER BY seq DESC", (node_id,))
-        ]
+        return [dict(r) for r in self.db.execute("SELECT * FROM versions WHERE node_id=? ORDER BY seq DESC", (node_id,))]

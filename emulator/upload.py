@@ -27,9 +27,7 @@ class Upload:
 
 
 def _too_large(limit: int) -> ApiError:
-    return ApiError(
-        413, f"Content size exceeds the limit of {limit} bytes", "framework.exception.ContentLimitViolation"
-    )
+    return ApiError(413, f"Content size exceeds the limit of {limit} bytes", "framework.exception.ContentLimitViolation")
 
 
 async def stream_body(request: Request, blobs: Blobs, size_limit: int) -> tuple[str, int]:

@@ -72,12 +72,9 @@ async def document_library(request: Request) -> Response:
         folder = store.child_by_name(folder.id, part) if folder else None
     if folder is None:
         return _page("Not found", "<p>The folder cannot be found.</p>", 404)
-    children, total = store.list_children(
-        folder.id, where_folder=None, order_sql="is_folder DESC, name_lc", skip=0, limit=500
-    )
+    children, total = store.list_children(folder.id, where_folder=None, order_sql="is_folder DESC, name_lc", skip=0, limit=500)
     items = "".join(
-        f"<li><a href='{_link(request, site, c)}'>{escape(c.name)}</a>{'/' if c.is_folder else ''}</li>"
-        for c in children
+        f"<li><a href='{_link(request, site, c)}'>{escape(c.name)}</a>{'/' if c.is_folder else ''}</li>" for c in children
     )
     return _page(f"{site['title']}: {request.query_params.get('path', '/')}", f"<p>{total} items</p><ul>{items}</ul>")
 

@@ -42,9 +42,7 @@ async def test_site_roles(onprem: Emu) -> None:
     assert (await carol.put(f"{CORE}/nodes/{readme['id']}/content", content=b"x")).status_code == 403
     assert (await carol.get(f"{CORE}/nodes/{readme['id']}/content")).status_code == 200
     assert (await mkdir(alice, lib, "alice-was-here")).status_code == 201
-    assert (
-        await alice.put(f"{CORE}/nodes/{readme['id']}", json={"properties": {"cm:title": "by alice"}})
-    ).status_code == 200
+    assert (await alice.put(f"{CORE}/nodes/{readme['id']}", json={"properties": {"cm:title": "by alice"}})).status_code == 200
     sites = (await carol.get(f"{CORE}/sites")).json()["list"]["entries"]
     assert [(s["entry"]["id"], s["entry"]["role"]) for s in sites] == [("engineering", "SiteConsumer")]
     assert (await admin.get(f"{CORE}/sites/nope")).status_code == 404

@@ -38,9 +38,7 @@ async def test_if_modified_since(onprem: Emu, wall) -> None:  # type: ignore[no-
     later = format_datetime(datetime.fromtimestamp(wall.now, UTC) + timedelta(hours=1), usegmt=True)
     assert (await c.get(f"{CORE}/nodes/{node['id']}/content", headers={"If-Modified-Since": later})).status_code == 304
     earlier = format_datetime(datetime.fromtimestamp(wall.now, UTC) - timedelta(days=1), usegmt=True)
-    assert (
-        await c.get(f"{CORE}/nodes/{node['id']}/content", headers={"If-Modified-Since": earlier})
-    ).status_code == 200
+    assert (await c.get(f"{CORE}/nodes/{node['id']}/content", headers={"If-Modified-Since": earlier})).status_code == 200
 
 
 async def test_versions_minor_major_and_history(onprem: Emu) -> None:

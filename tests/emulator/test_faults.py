@@ -31,7 +31,10 @@ async def test_rate_is_seeded_and_repeatable() -> None:
 
 async def test_fail_next_n_with_retry_after(onprem: Emu) -> None:
     admin = onprem.client()
-    r = await admin.put("/_emulator/faults", json={"rules": [{"method": "GET", "path": "/people/", "fail_next": 2, "status": 429, "retry_after": 3}]})
+    r = await admin.put(
+        "/_emulator/faults",
+        json={"rules": [{"method": "GET", "path": "/people/", "fail_next": 2, "status": 429, "retry_after": 3}]},
+    )
     assert r.status_code == 200
     first, second, third = [await admin.get(PEOPLE) for _ in range(3)]
     assert first.status_code == second.status_code == 429
@@ -64,14 +67,19 @@ async def test_dropped_connection_mid_body(onprem: Emu) -> None:
 
 async def test_slow_body_arrives_whole(onprem: Emu) -> None:
     admin = onprem.client()
-    await admin.put("/_emulator/faults", json={"rules": [{"path": "/people/", "kind": "slow", "fail_next": 1, "slow_bytes_per_sec": 1_000_000}]})
+    await admin.put(
+        "/_emulator/faults",
+        json={"rules": [{"path": "/people/", "kind": "slow", "fail_next": 1, "slow_bytes_per_sec": 1_000_000}]},
+    )
     r = await admin.get(PEOPLE)
     assert r.status_code == 200 and r.json()["entry"]["id"] == "admin"
 
 
 def test_latency_and_jitter_are_seeded() -> None:
     def delays(seed: int) -> list[float]:
-        config = FaultConfig(seed=seed, latency_ms=20, jitter_ms=5, rules=[FaultRule(path="x", kind="latency", latency_ms=100, fail_next=1)])
+        config = FaultConfig(
+            seed=seed, latency_ms=20, jitter_ms=5, rules=[FaultRule(path="x", kind="latency", latency_ms=100, fail_next=1)]
+        )
         return [config.decide("GET", "/x")[0] for _ in range(5)]
 
     a = delays(1)

@@ -49,9 +49,7 @@ async def test_listing_omits_properties_unless_included(onprem: Emu) -> None:
     assert "properties" in single and "aspectNames" in single
 
 
-@pytest.mark.parametrize(
-    "name", ["a*b", 'q"', "x<y", "x>y", "back\\slash", "sl/ash", "what?", "c:d", "pi|pe", "dot.", "space "]
-)
+@pytest.mark.parametrize("name", ["a*b", 'q"', "x<y", "x>y", "back\\slash", "sl/ash", "what?", "c:d", "pi|pe", "dot.", "space "])
 async def test_invalid_names_are_422(onprem: Emu, name: str) -> None:
     c = onprem.client()
     lib = await doclib(c)
@@ -66,9 +64,7 @@ async def test_names_clash_case_insensitively(onprem: Emu) -> None:
     r = await upload(c, lib, "readme.MD", b"x")
     assert r.status_code == 409
     assert (await mkdir(c, lib, "specs")).status_code == 409
-    renamed = await c.post(
-        f"{CORE}/nodes/{lib}/children?autoRename=true", json={"name": "Specs", "nodeType": "cm:folder"}
-    )
+    renamed = await c.post(f"{CORE}/nodes/{lib}/children?autoRename=true", json={"name": "Specs", "nodeType": "cm:folder"})
     assert renamed.status_code == 201 and renamed.json()["entry"]["name"] == "Specs-1"
 
 
@@ -121,9 +117,7 @@ async def test_move_and_copy(onprem: Emu) -> None:
 async def test_relative_path_and_aliases(onprem: Emu) -> None:
     c = onprem.client()
     lib = await doclib(c)
-    r = await c.post(
-        f"{CORE}/nodes/{lib}/children", json={"name": "deep", "nodeType": "cm:folder", "relativePath": "x/y"}
-    )
+    r = await c.post(f"{CORE}/nodes/{lib}/children", json={"name": "deep", "nodeType": "cm:folder", "relativePath": "x/y"})
     assert r.status_code == 201
     assert (await child(c, lib, "x/y/deep"))["id"] == r.json()["entry"]["id"]
     root = await c.get(f"{CORE}/nodes/-root-")

@@ -34,9 +34,7 @@ async def test_ancestor_type_and_parent(onprem: Emu) -> None:
     folders = await _search(c, f'ANCESTOR:"workspace://SpacesStore/{lib}" AND TYPE:"cm:folder"')
     assert _names(folders) == {"Specs", "Drafts", "Meeting Notes", "Images"}
     drafts = await child(c, specs["id"], "Drafts")
-    either = await _search(
-        c, f'(PARENT:"workspace://SpacesStore/{drafts["id"]}" OR cm:name:"logo.png") AND TYPE:"cm:content"'
-    )
+    either = await _search(c, f'(PARENT:"workspace://SpacesStore/{drafts["id"]}" OR cm:name:"logo.png") AND TYPE:"cm:content"')
     assert _names(either) == {"draft-a.md", "draft-b.txt", "logo.png"}
     assert (await _search(c, "FOO:bar")).status_code == 400
 

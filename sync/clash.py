@@ -15,9 +15,7 @@ from sync.names import name_key
 from sync.slots import Slot, claim_slot, creator_key, pending_refs, vacate_slot
 
 
-def _find_clashes(
-    decisions: dict[str, list[Action]], observations: Mapping[Side, Observation]
-) -> tuple[set[str], set[str]]:
+def _find_clashes(decisions: dict[str, list[Action]], observations: Mapping[Side, Observation]) -> tuple[set[str], set[str]]:
     """(members whose claim clashes, members waiting for a node the plan no longer creates)."""
     creators: set[tuple[str, Side]] = set()
     vacating: set[tuple[Side, str]] = set()
@@ -33,11 +31,7 @@ def _find_clashes(
             if slot is not None:
                 claims[slot].append((key, a.node.node_id if a.node else None))
     orphans = {
-        key
-        for key, actions in decisions.items()
-        for a in actions
-        for r in pending_refs(a)
-        if (r.member, r.side) not in creators
+        key for key, actions in decisions.items() for a in actions for r in pending_refs(a) if (r.member, r.side) not in creators
     }
     wanted = {(s, p) for (s, p, _n) in claims}
     holders: dict[Slot, list[str]] = defaultdict(list)
@@ -69,9 +63,7 @@ def settle_name_clashes(
         for key in sorted(clashing):
             origin = copy_origin.get(key, key)
             decisions.pop(f"conflict:{origin}", None)
-            decisions[origin] = [
-                mark_failed(origin, ErrorCode.TARGET_FOLDER_NAME_CLASH, "the other side already has that name")
-            ]
+            decisions[origin] = [mark_failed(origin, ErrorCode.TARGET_FOLDER_NAME_CLASH, "the other side already has that name")]
         for key in sorted(orphans - clashing):
             origin = copy_origin.get(key, key)
             decisions.pop(f"conflict:{origin}", None)

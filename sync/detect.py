@@ -6,6 +6,7 @@ told apart from a difference, and how renames and moves are seen by node id.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
@@ -65,15 +66,23 @@ def _content(node: Node, base: SideBase, sha: str | None) -> Content:
 
 
 def view_side(
-    base: SideBase | None, obs: Observation, tree: SideTree, *, is_folder: bool, track_parent: bool
+    base: SideBase | None,
+    obs: Observation,
+    tree: SideTree,
+    *,
+    is_folder: bool,
+    track_parent: bool,
+    listing_covers: Callable[[str | None], bool],
 ) -> SideView:
     """`track_parent` is False for direct members: their on-prem parent is outside the tree and their
-    cloud parent is the target folder, so a "move" of them means leaving the tree (handled as GONE)."""
+    cloud parent is the target folder, so a "move" of them means leaving the tree (handled as GONE).
+    `listing_covers(parent)` says whether a complete listing would have shown the node under its base
+    parent (see `_Planner.listing_covers`)."""
     if base is None:
         return SideView(Presence.NONE)
     node = obs.nodes.get(base.node_id)
     if node is None:
-        if base.parent_id is not None and base.parent_id not in obs.listed:
+        if not listing_covers(base.parent_id):
             return SideView(Presence.UNKNOWN)
         return SideView(Presence.GONE)
     if not tree.contains(node.id):

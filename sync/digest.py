@@ -14,9 +14,7 @@ from connectors.base import Metadata, Node
 
 def metadata_digest(metadata: Metadata) -> str:
     """SHA-256 (hex, 64 chars) of title/description/author; `None` and "" are told apart."""
-    payload = json.dumps(
-        [metadata.title, metadata.description, metadata.author], ensure_ascii=False, separators=(",", ":")
-    )
+    payload = json.dumps([metadata.title, metadata.description, metadata.author], ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 

@@ -84,9 +84,7 @@ def _build(decisions: Mapping[str, list[Action]], observations: Mapping[Side, Ob
 
 def _break_cycle(g: _Graph, remaining: set[int], observations: Mapping[Side, Observation]) -> int:
     """Send one stuck move/rename through a temporary name; returns the new action's index."""
-    candidates = [
-        i for i in remaining if g.actions[i].kind in (ActionKind.MOVE, ActionKind.RENAME) and g.name_out[i] & remaining
-    ]
+    candidates = [i for i in remaining if g.actions[i].kind in (ActionKind.MOVE, ActionKind.RENAME) and g.name_out[i] & remaining]
     if not candidates:
         raise RuntimeError("the plan's dependencies form a cycle that no temporary name can break")
     r = min(candidates, key=lambda i: g.prio[i])

@@ -71,9 +71,7 @@ class _Planner:
                     if rec.direct:
                         anchors[side].add(b.node_id)
         self.trees = {
-            ONPREM: SideTree(
-                ONPREM, observations[ONPREM].nodes, frozenset(anchors[ONPREM]), None, options.include_subfolders
-            ),
+            ONPREM: SideTree(ONPREM, observations[ONPREM].nodes, frozenset(anchors[ONPREM]), None, options.include_subfolders),
             CLOUD: SideTree(
                 CLOUD,
                 observations[CLOUD].nodes,
@@ -106,11 +104,33 @@ class _Planner:
                     self.trees[side],
                     is_folder=rec.is_folder,
                     track_parent=not rec.direct,
+                    listing_covers=lambda parent, side=side: self.listing_covers(side, parent),
                 )
                 for side in SIDES
             )
             self.views[rec.key] = cached  # type: ignore[assignment]
         return cached  # type: ignore[return-value]
+
+    def listing_covers(self, side: Side, parent_id: str | None) -> bool:
+        """Would the scan have seen a node whose base parent is `parent_id`, if it were still there?
+
+        Yes when that folder was listed completely, or when the folder itself is known to be gone (its
+        own base parent was listed and did not show it). A folder seen but not listed, or a chain that
+        leaves what we know, means "unknown": an unseen child must never look deleted.
+        """
+        obs, seen = self.obs[side], set()
+        while parent_id is not None and parent_id not in seen:
+            if parent_id in obs.listed:
+                return True
+            if parent_id in obs.nodes:
+                return False
+            seen.add(parent_id)
+            rec = self.by_id[side].get(parent_id)
+            base = rec.base(side) if rec else None
+            if base is None:
+                return False
+            parent_id = base.parent_id
+        return False
 
     def _descends(self, side: Side, node_id: str | None, root: str) -> bool:
         """Is `node_id` at or below `root` on `side`, by its current parent or else its base parent?"""
@@ -211,9 +231,7 @@ class _Planner:
             return False
         return not (rec is not None and rec.locked_by_sync and node is not None and node.is_locked)
 
-    def create_on(
-        self, key: str, dst: Side, src_node: Node, rec: BaseRecord | None, reason: str
-    ) -> list[Action] | None:
+    def create_on(self, key: str, dst: Side, src_node: Node, rec: BaseRecord | None, reason: str) -> list[Action] | None:
         """Copy `src_node` to `dst` as a new node: a new member, or a re-created copy of a member."""
         src = other(dst)
         parent = self.paired_parent(src, src_node, rec)
@@ -248,9 +266,7 @@ class _Planner:
         ref = Ref(side, rec.key, node.id)
         if side == ONPREM and rec.locked_by_sync and node.is_locked:
             actions.append(self._act(K.UNLOCK, side, rec.key, "release the sync's lock before deleting", node=ref))
-        actions.append(
-            self._act(K.DELETE, side, rec.key, reason, node=ref, parent=self.ref_existing(side, node.parent_id or ""))
-        )
+        actions.append(self._act(K.DELETE, side, rec.key, reason, node=ref, parent=self.ref_existing(side, node.parent_id or "")))
         actions.append(self._act(K.DROP_MEMBER, side, rec.key, "the pair no longer exists"))
         return actions
 
@@ -276,8 +292,7 @@ class _Planner:
         if rec.error_at is None:
             return False
         return not any(
-            v.node is not None and v.node.modified_at is not None and v.node.modified_at > rec.error_at
-            for v in (op, cl)
+            v.node is not None and v.node.modified_at is not None and v.node.modified_at > rec.error_at for v in (op, cl)
         )
 
     def decide(self, rec: BaseRecord) -> list[Action] | None:
@@ -316,22 +331,13 @@ class _Planner:
             return self.create_on(key, CLOUD, node, rec, "allow_cloud_delete is off: restore the cloud copy")
         if self.options.delete_on_premise:
             return self.delete_on(rec, ONPREM, node, "deleted in the cloud and delete_on_premise: delete on-prem")
-        return [
-            self.mark_failed(
-                key, ErrorCode.TARGET_NODE_NO_LONGER_EXISTS, "no longer exists in the cloud; on-prem copy kept"
-            )
-        ]
+        return [self.mark_failed(key, ErrorCode.TARGET_NODE_NO_LONGER_EXISTS, "no longer exists in the cloud; on-prem copy kept")]
 
     def _winner(self, op: Node, cl: Node) -> Side:
         policy = self.options.conflict_policy
         if policy == ConflictPolicy.ONPREM_WINS:
             return ONPREM
-        if (
-            policy == ConflictPolicy.NEWER_WINS
-            and op.modified_at
-            and cl.modified_at
-            and op.modified_at > cl.modified_at
-        ):
+        if policy == ConflictPolicy.NEWER_WINS and op.modified_at and cl.modified_at and op.modified_at > cl.modified_at:
             return ONPREM
         return CLOUD
 
@@ -415,15 +421,11 @@ class _Planner:
         anything = any(direction.values()) or same_content or op.changed or cl.changed
         if anything or rec.status != MemberStatus.SYNCED or rec.requested:
             actions.append(
-                self._record_base(
-                    key, Ref(ONPREM, key, op.node.id), Ref(CLOUD, key, cl.node.id), rec.is_folder, rec.direct
-                )
+                self._record_base(key, Ref(ONPREM, key, op.node.id), Ref(CLOUD, key, cl.node.id), rec.is_folder, rec.direct)
             )
         if self._wants_lock(rec.is_folder, rec, op.node):
             actions.append(
-                self._act(
-                    K.LOCK, ONPREM, key, "lock_on_premise: lock the on-prem file", node=Ref(ONPREM, key, op.node.id)
-                )
+                self._act(K.LOCK, ONPREM, key, "lock_on_premise: lock the on-prem file", node=Ref(ONPREM, key, op.node.id))
             )
         return actions
 
@@ -446,9 +448,7 @@ class _Planner:
             parent = self.paired_parent(src, there, rec)
             if parent is not None:
                 name = there.name if renamed else here.name
-                out.append(
-                    self._act(K.MOVE, dst, key, f"moved on {src}: move here too", node=node, parent=parent, name=name)
-                )
+                out.append(self._act(K.MOVE, dst, key, f"moved on {src}: move here too", node=node, parent=parent, name=name))
                 renamed = False
         if renamed:
             parent = self.ref_existing(dst, here.parent_id or "")
@@ -470,11 +470,9 @@ class _Planner:
                         is_folder=False,
                     )
                 )
-                self.decisions[copy_key] = self._copy_to_winner(rec, copy_key, copy_name, dst, there)
+                self.decisions[copy_key] = self._copy_to_winner(rec, copy_key, copy_name, dst, here)
             if here.is_versionable is not True:
-                out.append(
-                    self._act(K.ENSURE_VERSIONABLE, dst, key, "keep the bytes about to be overwritten", node=node)
-                )
+                out.append(self._act(K.ENSURE_VERSIONABLE, dst, key, "keep the bytes about to be overwritten", node=node))
             why = f"conflict settled: {src} wins" if "content" in conflicting else f"content changed on {src}"
             out.append(self._act(K.UPDATE_CONTENT, dst, key, why, node=node, source=Ref(src, key, there.id)))
         if direction["metadata"] == src:
@@ -491,17 +489,14 @@ class _Planner:
             )
         return out
 
-    def _copy_to_winner(
-        self, rec: BaseRecord, copy_key: str, name: str, loser: Side, winner_node: Node
-    ) -> list[Action]:
+    def _copy_to_winner(self, rec: BaseRecord, copy_key: str, name: str, loser: Side, loser_node: Node) -> list[Action]:
+        """The copy sits beside the loser's node; its twin goes to the paired folder on the winner's side."""
         winner = other(loser)
         made_loser = Ref(loser, copy_key, None)
         made_winner = Ref(winner, copy_key, None)
-        parent = (
-            Ref(CLOUD, TARGET_KEY, self.target)
-            if rec.direct and winner == CLOUD
-            else self.ref_existing(winner, winner_node.parent_id or "")
-        )
+        parent = self.paired_parent(loser, loser_node, rec)
+        if parent is None:
+            return []
         actions = [
             self._act(
                 K.UPLOAD,
@@ -517,9 +512,7 @@ class _Planner:
         pair = {loser: made_loser, winner: made_winner}
         actions.append(self._record_base(copy_key, pair[ONPREM], pair[CLOUD], False, rec.direct))
         if self.options.lock_on_premise:
-            actions.append(
-                self._act(K.LOCK, ONPREM, copy_key, "lock_on_premise: lock the on-prem file", node=pair[ONPREM])
-            )
+            actions.append(self._act(K.LOCK, ONPREM, copy_key, "lock_on_premise: lock the on-prem file", node=pair[ONPREM]))
         return actions
 
     # ----------------------------------------------------------------- new nodes
@@ -531,9 +524,7 @@ class _Planner:
                 if node_id in known:
                     continue
                 if tree.is_ignored_subfolder(node):
-                    self.ignored.append(
-                        Ignored(side, node_id, node.name, "subfolder ignored: include_subfolders is off")
-                    )
+                    self.ignored.append(Ignored(side, node_id, node.name, "subfolder ignored: include_subfolders is off"))
                     continue
                 if not tree.contains(node_id):
                     continue
@@ -560,10 +551,44 @@ class _Planner:
             src_view = self.view(rec)[SIDES.index(src)]
             if src_view.node is None:
                 continue
+            waiting = self.skipped.get(key)
+            if waiting is not None and rec.error_code != ErrorCode.TARGET_NODE_NO_LONGER_EXISTS:
+                continue  # failed and waiting: whatever needs it waits too (no retry loop)
             self.skipped.pop(key, None)
             made = self.create_on(key, side, src_view.node, rec, f"needed on {side} by changed content inside it")
             if made is not None:
                 self.decisions[key] = made
+
+    def keep_folders_with_staying_content(self) -> None:
+        """Never delete a folder that still holds something the plan does not delete or move out (a
+        failed or unsynced node): deleting the folder would take that node to the trashcan unasked."""
+        while True:
+            doomed: dict[tuple[Side, str], str] = {}
+            leaving: set[tuple[Side, str]] = set()
+            for key, actions in self.decisions.items():
+                for a in actions:
+                    if a.node is None or a.node.node_id is None:
+                        continue
+                    if a.kind == K.DELETE:
+                        leaving.add((a.side, a.node.node_id))
+                        node = self.obs[a.side].nodes.get(a.node.node_id)
+                        if node is not None and node.is_folder:
+                            doomed[(a.side, node.id)] = key
+                    elif a.kind == K.MOVE:
+                        leaving.add((a.side, a.node.node_id))
+            if not doomed:
+                return
+            blocked: dict[str, str] = {}
+            for side in SIDES:
+                for node in self.obs[side].nodes.values():
+                    folder = (side, node.parent_id or "")
+                    if folder in doomed and (side, node.id) not in leaving:
+                        blocked.setdefault(doomed[folder], node.name)
+            if not blocked:
+                return
+            for key, child in sorted(blocked.items()):
+                del self.decisions[key]
+                self.skipped[key] = Skip(key, f"folder kept: it still holds {child!r}, which is not synced")
 
     def run(self) -> Plan:
         for rec in self.records:
@@ -574,6 +599,7 @@ class _Planner:
                 self.decisions[rec.key] = actions
         self.new_nodes()
         self.materialise_needs()
+        self.keep_folders_with_staying_content()
         guard = apply_delete_guard(self.decisions, self.skipped, len(self.records), self.options)
         settle_name_clashes(self.decisions, self.obs, self.skipped, self.copy_origin, self.mark_failed)
         actions = order_actions(self.decisions, self.obs)

@@ -50,7 +50,5 @@ def creator_key(action: Action) -> tuple[str, Side] | None:
 def pending_refs(action: Action) -> list[Ref]:
     """References to nodes the plan itself must create first."""
     return [
-        r
-        for r in (action.node, action.parent, action.source, action.onprem, action.cloud)
-        if r is not None and r.node_id is None
+        r for r in (action.node, action.parent, action.source, action.onprem, action.cloud) if r is not None and r.node_id is None
     ]

@@ -173,6 +173,8 @@ class World:
     direct_roots: list[str] = field(default_factory=list)
     """On-prem ids the user chose (for a new sync set before its first run)."""
     next_member: int = 1
+    compares: int = 0
+    """How many COMPARE rounds the plans asked for (the tests check the path is exercised)."""
 
     def repo(self, side: Side) -> MemRepo:
         return self.onprem if side == ONPREM else self.cloud
@@ -211,6 +213,7 @@ class World:
             compares = [a for a in result.actions if a.kind == ActionKind.COMPARE]
             if not compares:
                 return result
+            self.compares += 1
             hashes: dict[Side, dict[str, str]] = {ONPREM: dict(onprem.sha256), CLOUD: dict(cloud.sha256)}
             for a in compares:
                 for side in a.hash_sides:

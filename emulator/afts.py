@@ -27,6 +27,7 @@ class Bounds:
 
     since: int | None = None
     until: int | None = None
+    parent: str | None = None
 
 
 def _tokens(text: str) -> list[tuple[str, str]]:
@@ -124,6 +125,8 @@ class _Parser:
             return lambda n: n.id in below
         if field == "parent":
             parent = _strip_ref(value)
+            if top:
+                self.bounds.parent = parent
             return lambda n: n.parent_id == parent
         if field == "id":
             ident = _strip_ref(value)
@@ -170,7 +173,8 @@ class _Parser:
         incl_low, incl_high = opening == "[", closing == "]"
         col = "modified_at" if field == "cm:modified" else "created_at"
         if top and col == "modified_at":
-            self.bounds = Bounds(low if low > -(2**62) else None, high if high < 2**62 else None)
+            self.bounds.since = low if low > -(2**62) else None
+            self.bounds.until = high if high < 2**62 else None
 
         def pred(n: Node) -> bool:
             v = getattr(n, col)

@@ -46,7 +46,7 @@ async def search(request: Request) -> Response:
     visible_before = now - st.search_lag_ms
     hits = [
         n
-        for n in store.nodes_modified_since(c.tenant, bounds.since, bounds.until)
+        for n in store.nodes_modified_since(c.tenant, bounds.since, bounds.until, bounds.parent)
         if (not st.search_lag_ms or n.changed_at <= visible_before)
         and n.parent_id is not None
         and pred(n)

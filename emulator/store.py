@@ -374,8 +374,14 @@ class Store:
         rows = self.db.execute("SELECT * FROM nodes WHERE tenant=? AND state=1 ORDER BY archived_at DESC, id", (tenant,))
         return [Node.from_row(r) for r in rows]
 
-    def nodes_modified_since(self, tenant: str, since_ms: int | None, until_ms: int | None) -> list[Node]:
+    def nodes_modified_since(
+        self, tenant: str, since_ms: int | None, until_ms: int | None, parent_id: str | None = None
+    ) -> list[Node]:
+        """Search candidates; each given bound narrows the scan through an index."""
         cond, args = "tenant=? AND state=0", [tenant]
+        if parent_id is not None:
+            cond += " AND parent_id=?"
+            args.append(parent_id)
         if since_ms is not None:
             cond += " AND modified_at>=?"
             args.append(since_ms)

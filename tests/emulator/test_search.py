@@ -36,6 +36,10 @@ async def test_ancestor_type_and_parent(onprem: Emu) -> None:
     drafts = await child(c, specs["id"], "Drafts")
     either = await _search(c, f'(PARENT:"workspace://SpacesStore/{drafts["id"]}" OR cm:name:"logo.png") AND TYPE:"cm:content"')
     assert _names(either) == {"draft-a.md", "draft-b.txt", "logo.png"}
+    top_or = await _search(c, f'PARENT:"workspace://SpacesStore/{drafts["id"]}" OR cm:name:"logo.png"')
+    assert _names(top_or) == {"draft-a.md", "draft-b.txt", "logo.png"}
+    narrowed = await _search(c, f'PARENT:"workspace://SpacesStore/{drafts["id"]}" AND NOT cm:name:"draft-a.md"')
+    assert _names(narrowed) == {"draft-b.txt"}
     assert (await _search(c, "FOO:bar")).status_code == 400
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -29,9 +30,9 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Child]:
 
     with temporary_settings({PREFECT_API_URL: api_url}):
         yield server
-        from prefect.logging.handlers import APILogHandler
+        from prefect.logging.handlers import APILogWorker
 
-        APILogHandler.flush()  # send the last run logs while the server still listens
+        APILogWorker.drain_all(timeout=10)  # send the last run logs while the server still listens
     for key, value in previous.items():
         if value is None:
             os.environ.pop(key, None)
@@ -94,10 +95,14 @@ class Api:
         response.raise_for_status()
         return response.json()["entry"]
 
-    async def by_path(self, site: str, path: str) -> dict:
+    async def library(self, site: str) -> dict:
         library = await self.client.get(f"{self.base}/sites/{site}/containers/documentLibrary")
         library.raise_for_status()
-        return await self.node(library.json()["entry"]["id"], relativePath=path, include="properties,aspectNames,isLocked")
+        return library.json()["entry"]
+
+    async def by_path(self, site: str, path: str) -> dict:
+        library = await self.library(site)
+        return await self.node(library["id"], relativePath=path, include="properties,aspectNames,isLocked")
 
     async def children(self, node_id: str) -> list[dict]:
         response = await self.client.get(
@@ -159,8 +164,59 @@ class Api:
         response.raise_for_status()
         return response.json()["entry"]
 
+    async def versions(self, node_id: str) -> list[dict]:
+        response = await self.client.get(f"{self.base}/nodes/{node_id}/versions")
+        response.raise_for_status()
+        return [e["entry"] for e in response.json()["list"]["entries"]]
+
+    async def faults(self, config: dict | None) -> None:
+        """Configure the emulator's fault injection (None clears it)."""
+        root = self.base.split("/alfresco/api/")[0]
+        if config is None:
+            response = await self.client.delete(f"{root}/_emulator/faults")
+        else:
+            response = await self.client.put(f"{root}/_emulator/faults", json=config)
+        response.raise_for_status()
+
     async def aclose(self) -> None:
         await self.client.aclose()
+
+
+@dataclass
+class Pair:
+    """A fresh on-prem folder (in the engineering library) and a fresh cloud target folder for one test."""
+
+    name: str
+    onprem_folder: dict
+    cloud_target: dict
+    files: dict[str, dict]
+
+    @property
+    def site_path(self) -> str:
+        return f"site:engineering/{self.name}"
+
+    @property
+    def destination(self) -> dict:
+        return {"network": "acme.com", "site": "partners", "folder": f"Shared/{self.name}"}
+
+
+async def make_pair(onprem_api: Api, cloud_api: Api, layout: dict[str, bytes | None]) -> Pair:
+    """`layout` maps relative paths to bytes (a file) or None (a folder), parents first."""
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    library = await onprem_api.library("engineering")
+    root = await onprem_api.create_folder(library["id"], name)
+    ids = {"": root}
+    for path, data in layout.items():
+        parent_path, _, leaf = path.rpartition("/")
+        parent = ids[parent_path]
+        ids[path] = (
+            await onprem_api.create_folder(parent["id"], leaf)
+            if data is None
+            else await onprem_api.upload(parent["id"], leaf, data)
+        )
+    shared = await cloud_api.by_path("partners", "Shared")
+    target = await cloud_api.create_folder(shared["id"], name)
+    return Pair(name, root, target, {p: n for p, n in ids.items() if p})
 
 
 @pytest.fixture()

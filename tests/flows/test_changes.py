@@ -1,0 +1,94 @@
+"""Every later change travels both ways (SPEC "How changes travel"), through real runs on a real server."""
+
+from __future__ import annotations
+
+from flows.reconcile import reconcile
+from flows.sync_to_cloud import sync_to_cloud
+from models import store
+from tests.flows.conftest import make_pair
+
+LAYOUT = {
+    "a.txt": b"alpha",
+    "b.txt": b"bravo",
+    "sub": None,
+    "sub/c.txt": b"charlie",
+}
+
+
+async def push(pair, **options):
+    state = await sync_to_cloud(
+        items=[pair.site_path], destination=pair.destination, slug=pair.name, options=options or None, return_state=True
+    )
+    assert state.is_completed(), state.message
+    return state
+
+
+async def trees_equal(onprem_api, cloud_api, pair) -> dict[str, dict]:
+    """Both trees, compared by relative path and content; returns the cloud tree."""
+    onprem = await onprem_api.tree(pair.onprem_folder["id"])
+    cloud_root = next(n for n in await cloud_api.children(pair.cloud_target["id"]) if n["name"] == pair.name)
+    cloud = await cloud_api.tree(cloud_root["id"])
+    assert sorted(onprem) == sorted(cloud)
+    for path, node in onprem.items():
+        if not node["isFolder"]:
+            assert await onprem_api.content(node["id"]) == await cloud_api.content(cloud[path]["id"]), path
+    return cloud
+
+
+async def test_changes_on_both_sides_travel(connections, database_url, onprem_api, cloud_api):
+    pair = await make_pair(onprem_api, cloud_api, LAYOUT)
+    await push(pair)
+    cloud = await trees_equal(onprem_api, cloud_api, pair)
+
+    await onprem_api.put_content(pair.files["a.txt"]["id"], b"alpha, edited on-prem")
+    await cloud_api.update(cloud["b.txt"]["id"], {"name": "b-renamed.txt"})
+    await cloud_api.upload(cloud["sub"]["id"], "from-cloud.txt", b"made in the cloud")
+    await onprem_api.delete(pair.files["sub/c.txt"]["id"])
+    new_folder = await onprem_api.create_folder(pair.onprem_folder["id"], "new-folder")
+    await onprem_api.upload(new_folder["id"], "inside.txt", b"new on-prem")
+    await cloud_api.update(cloud["a.txt"]["id"], {"properties": {"cm:title": "Alpha title"}})
+
+    state = await reconcile(slug=pair.name, return_state=True)
+    assert state.is_completed(), state.message
+    cloud = await trees_equal(onprem_api, cloud_api, pair)
+    assert "b-renamed.txt" in cloud and "b.txt" not in cloud
+    assert "sub/from-cloud.txt" in cloud and "sub/c.txt" not in cloud
+    assert "new-folder/inside.txt" in cloud
+    assert await cloud_api.content(cloud["a.txt"]["id"]) == b"alpha, edited on-prem"
+    renamed = await onprem_api.node(pair.files["b.txt"]["id"])
+    assert renamed["name"] == "b-renamed.txt", "a rename travels as a rename of the same node"
+    a_onprem = await onprem_api.node(pair.files["a.txt"]["id"])
+    assert a_onprem["properties"].get("cm:title") == "Alpha title"
+
+    again = await reconcile(slug=pair.name, return_state=True)
+    assert again.is_completed(), again.message
+    sync_set = store.get_sync_set(database_url, pair.name)
+    members = store.members_of(database_url, sync_set.id)
+    assert all(m.status == "synced" and m.intent is None for m in members)
+    assert len(members) == len(cloud) + 1
+
+
+async def test_moves_inside_the_tree_are_moves(connections, database_url, onprem_api, cloud_api):
+    pair = await make_pair(onprem_api, cloud_api, LAYOUT)
+    await push(pair)
+    cloud = await trees_equal(onprem_api, cloud_api, pair)
+    await cloud_api.move(cloud["a.txt"]["id"], cloud["sub"]["id"])
+    await onprem_api.move(pair.files["sub/c.txt"]["id"], pair.onprem_folder["id"])
+    state = await reconcile(slug=pair.name, return_state=True)
+    assert state.is_completed(), state.message
+    cloud_after = await trees_equal(onprem_api, cloud_api, pair)
+    assert cloud_after["sub/a.txt"]["id"] == cloud["a.txt"]["id"]
+    assert cloud_after["c.txt"]["id"] == cloud["sub/c.txt"]["id"], "moved, not deleted and re-created"
+    moved = await onprem_api.node(pair.files["a.txt"]["id"])
+    assert moved["parentId"] == pair.files["sub"]["id"]
+
+
+async def test_subfolders_off_syncs_direct_files_only(connections, database_url, onprem_api, cloud_api):
+    pair = await make_pair(onprem_api, cloud_api, LAYOUT)
+    await push(pair, include_subfolders=False)
+    cloud_root = next(n for n in await cloud_api.children(pair.cloud_target["id"]) if n["name"] == pair.name)
+    assert sorted(await cloud_api.tree(cloud_root["id"])) == ["a.txt", "b.txt"]
+    await cloud_api.create_folder(cloud_root["id"], "cloud-made")
+    state = await reconcile(slug=pair.name, return_state=True)
+    assert state.is_completed(), state.message
+    assert sorted(await onprem_api.tree(pair.onprem_folder["id"])) == ["a.txt", "b.txt", "sub", "sub/c.txt"]

@@ -43,6 +43,9 @@ class SideView:
     renamed: bool = False
     moved: bool = False
     sha256: str | None = None
+    stale: bool = False
+    """The node's size, version or modifiedAt differ from the base, changed or not: record the base anew
+    so the next run does not have to compare again."""
 
     @property
     def changed(self) -> bool:
@@ -91,6 +94,9 @@ def view_side(
     view = SideView(Presence.PRESENT, node, sha256=sha)
     if not is_folder:
         view.content = _content(node, base, sha)
+    view.stale = (
+        node.modified_at != base.modified_at or node.version_label != base.version or (not is_folder and node.size != base.size)
+    )
     view.meta = base.meta is not None and metadata_digest(node.metadata) != base.meta
     view.renamed = base.name is not None and node.name != base.name
     view.moved = track_parent and base.parent_id is not None and node.parent_id != base.parent_id

@@ -418,7 +418,7 @@ class _Planner:
             src = other(dst)
             copy = loser_copy if winner == src else None
             actions.extend(self._bring(rec, dst, nodes, direction, src, copy, conflicting))
-        anything = any(direction.values()) or same_content or op.changed or cl.changed
+        anything = any(direction.values()) or same_content or op.changed or cl.changed or op.stale or cl.stale
         if anything or rec.status != MemberStatus.SYNCED or rec.requested:
             actions.append(
                 self._record_base(key, Ref(ONPREM, key, op.node.id), Ref(CLOUD, key, cl.node.id), rec.is_folder, rec.direct)

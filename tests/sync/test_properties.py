@@ -189,8 +189,10 @@ def test_plan_then_apply_converges_loses_nothing_and_is_idempotent(
             event(f"conflict {applied.conflicts[0].policy.value}")
         missing = must_survive - _surviving_contents(world)
         assert not missing, f"changed content lost: {missing}"
+        compares = world.compares
         again = world.plan()
         assert again.actions == [], f"second plan not empty: {again.actions}"
+        assert world.compares == compares, "a second plan has nothing left to compare"
         if not world.failed and not again.skipped:
             assert snapshot(world.onprem, _root(world, ONPREM)) == snapshot(world.cloud, _root(world, CLOUD))
 

@@ -13,10 +13,10 @@ from ecsync.settings import get_settings
 from flows.common import database_url, final_state, refused, sync_set_tag, tag_current_run
 from flows.engine import SyncBusy, run_sync_set
 from flows.parameters import ConnectionName, Destination, ItemRef, Slug, SyncOptions, default_slug
-from flows.validation import SyncRefused, validate_setup
+from flows.validation import SyncRefused, check_network_membership, validate_setup
 from models import store
 from models.tables import Member, MemberStatus, SyncSet, SyncSetState
-from tasks.connections import opened_repositories
+from tasks.connections import open_repository, opened_repositories
 
 
 def _run_name() -> str:
@@ -45,6 +45,11 @@ async def sync_to_cloud(
     url = database_url()
     folder_path = "/".join(part for part in destination.folder.replace("\\", "/").split("/") if part)
     try:
+        home = await open_repository(cloud_connection, "cloud")
+        try:
+            await check_network_membership(home, destination)
+        finally:
+            await home.aclose()
         async with opened_repositories(onprem_connection, cloud_connection, destination.network) as (onprem, cloud):
             setup = await validate_setup(url, onprem, cloud, items, destination, options, slug)
             owner = await onprem.whoami()

@@ -57,6 +57,30 @@ async def _check_network(cloud: Repository, destination: Destination) -> None:
         raise SyncRefused(f"Could not create sync: No network is enabled for sync (network {destination.network!r} {why})")
 
 
+async def check_network_membership(home: Repository, destination: Destination) -> None:
+    """Refuse a network the cloud account does not belong to, before opening a connection to it.
+
+    A connection to an unknown tenant fails authentication, which would read as a password problem.
+    """
+    list_networks = getattr(home, "list_networks", None)
+    if list_networks is None:
+        return
+    networks = await list_networks()
+    known = {network.id: network for network in networks}
+    if destination.network not in known:
+        names = ", ".join(sorted(known)) or "none"
+        raise SyncRefused(
+            "Could not create sync: No network is enabled for sync "
+            f"(network {destination.network!r} is not one of this account's networks: {names})"
+        )
+    network = known[destination.network]
+    if not network.sync_enabled:
+        why = "is not enabled" if not network.is_enabled else f"is a {network.subscription_level} network"
+        raise SyncRefused(
+            f"Could not create sync: No network is enabled for sync (network {destination.network!r} {why})"
+        )
+
+
 async def _locate_target(cloud: Repository, destination: Destination, create: bool) -> tuple[Node | None, Node | None, list[str]]:
     """(existing target folder, deepest existing ancestor, names still to create)."""
     parts = [p for p in destination.folder.replace("\\", "/").split("/") if p]

@@ -1,0 +1,88 @@
+"""Serving the four deployments from one process on one machine (`python -m ecsync serve`).
+
+The served deployments are named `local` so they never collide with the work-pool deployments of
+`prefect.yaml` (named `pool`): both kinds can live on one Prefect server. Reconcile runs on a schedule;
+the other three run when someone asks (UI, CLI, REST API).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from prefect.deployments.runner import RunnerDeployment
+
+SERVED_NAME = "local"
+"""Deployment name of every served flow: `sync-to-cloud/local`, `reconcile/local`, ..."""
+
+POOL_NAME = "pool"
+"""Deployment name of every flow in `prefect.yaml` (for workers); kept here so the two never collide."""
+
+FLOW_NAMES = ("sync-to-cloud", "reconcile", "request-sync", "unsync")
+
+DEFAULT_INTERVAL_SECONDS = 300
+"""How often the scheduled reconcile sweeps every active sync set, unless told otherwise."""
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """What `serve` needs: the reconcile interval and how many runs this process may run at once."""
+
+    interval_seconds: float = DEFAULT_INTERVAL_SECONDS
+    limit: int = 4
+    schedule: bool = True
+
+
+def _limit(limit: int) -> object:
+    """ENQUEUE: a run over the limit waits for a slot instead of being cancelled (nobody's request is lost)."""
+    from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
+
+    return ConcurrencyLimitConfig(limit=limit, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE)
+
+
+def build_deployments(options: ServeOptions) -> list[RunnerDeployment]:
+    """The four served deployments.
+
+    Reconcile has a limit of one run at a time: a sweep of every sync set must not overlap the previous
+    sweep (two sweeps would only collide on the sync sets' leases). The per-sync-set lease in the sync
+    state keeps any two runs from changing one sync set at once, whatever these limits say.
+    """
+    from flows.reconcile import reconcile
+    from flows.request_sync import request_sync
+    from flows.sync_to_cloud import sync_to_cloud
+    from flows.unsync import unsync
+
+    interval = timedelta(seconds=options.interval_seconds) if options.schedule else None
+    per_flow = max(1, options.limit)
+    return [
+        sync_to_cloud.to_deployment(
+            name=SERVED_NAME,
+            description="Set up a sync: push on-prem items to a cloud network, site and folder.",
+            concurrency_limit=_limit(per_flow),
+        ),
+        reconcile.to_deployment(
+            name=SERVED_NAME,
+            interval=interval,
+            description="Carry every change since the last run, both ways (one sync set, or all of them).",
+            concurrency_limit=_limit(1),
+        ),
+        request_sync.to_deployment(
+            name=SERVED_NAME,
+            description="Sync one member now (the remedy after a failure).",
+            concurrency_limit=_limit(per_flow),
+        ),
+        unsync.to_deployment(
+            name=SERVED_NAME,
+            description="Stop syncing a direct member or a whole sync set.",
+            concurrency_limit=_limit(per_flow),
+        ),
+    ]
+
+
+def serve_all(options: ServeOptions) -> None:
+    """Serve until interrupted; schedules stay active when this process stops (pause_on_shutdown=False)."""
+    from prefect import serve
+
+    serve(*build_deployments(options), limit=options.limit, pause_on_shutdown=False)

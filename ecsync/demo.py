@@ -1,0 +1,366 @@
+"""`make demo`: the whole product on one machine, from nothing, in one command.
+
+It starts what production would run (a real Prefect server, the four served deployments) against two
+Alfresco emulators, syncs a sample folder, makes one change on each side as people would, and shows both
+come across. Everything lives under the data folder, so a second start reuses the first one's server
+database, emulator content, blocks and sync set. The demo owns every child process it starts and stops
+them all on Ctrl-C (or SIGTERM), because background servers started with `&` ignore SIGINT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from deployments.serve import SERVED_NAME
+from deployments.trigger import PrefectApi, state_of
+from ecsync.processes import Child, free_port, port_is_open, start_emulator, start_prefect_server
+
+SAMPLE_ITEM = "site:engineering/Specs"
+SAMPLE_SLUG = "engineering-specs"
+DESTINATION = {"network": "acme.com", "site": "partners", "folder": "Shared"}
+EDITED_FILE = "spec-001.md"
+CLOUD_WEB_URL_TEMPLATE = "{base_url}/{network}/share/page/site/{site}/document-details?nodeRef=workspace://SpacesStore/{id}"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+"""The checkout: served flows are found by their file paths relative to it."""
+
+console = Console(highlight=False, soft_wrap=True)
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    data_dir: Path
+    interval_seconds: float = 60
+    once: bool = False
+    prefect_port: int | None = None
+    onprem_port: int | None = None
+    cloud_port: int | None = None
+
+
+@dataclass
+class Stack:
+    """The running children, stopped in reverse order of start."""
+
+    children: list[Child] = field(default_factory=list)
+
+    def add(self, child: Child) -> Child:
+        self.children.append(child)
+        return child
+
+    def stop(self) -> None:
+        for child in reversed(self.children):
+            with suppress(Exception):
+                child.stop()
+
+    def dead(self) -> Child | None:
+        return next((child for child in self.children if not child.alive()), None)
+
+
+class Alfresco:
+    """Edits made the way a person's client would make them: Alfresco's public REST API."""
+
+    def __init__(self, base_url: str, tenant: str) -> None:
+        self.client = httpx.Client(
+            base_url=f"{base_url}/alfresco/api/{tenant}/public/alfresco/versions/1", auth=("admin", "admin"), timeout=30
+        )
+
+    def by_path(self, site: str, path: str) -> dict[str, Any]:
+        library = self.client.get(f"/sites/{site}/containers/documentLibrary")
+        library.raise_for_status()
+        response = self.client.get(f"/nodes/{library.json()['entry']['id']}", params={"relativePath": path})
+        response.raise_for_status()
+        return response.json()["entry"]
+
+    def content(self, node_id: str) -> bytes:
+        response = self.client.get(f"/nodes/{node_id}/content")
+        response.raise_for_status()
+        return response.content
+
+    def put_content(self, node_id: str, data: bytes) -> None:
+        headers = {"Content-Type": "application/octet-stream"}
+        self.client.put(f"/nodes/{node_id}/content", content=data, headers=headers).raise_for_status()
+
+    def upload(self, parent_id: str, name: str, data: bytes) -> dict[str, Any]:
+        response = self.client.post(f"/nodes/{parent_id}/children", files={"filedata": (name, data)}, data={"name": name})
+        response.raise_for_status()
+        return response.json()["entry"]
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _mark(ok: bool) -> str:
+    return "[green]✓[/]" if ok else "[red]✗[/]"
+
+
+def _port(requested: int | None, preferred: int) -> int:
+    """The requested port; None: the preferred one if free, else any; 0: any free port."""
+    if requested:
+        return requested
+    if requested is None and not port_is_open(preferred):
+        return preferred
+    return free_port()
+
+
+def _prepare_environment(data_dir: Path) -> None:
+    """Point the sync state, Prefect's home and the settings at the data folder, before Prefect is imported."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    os.environ["ECSYNC_DATA_DIR"] = str(data_dir)
+    os.environ.setdefault("ECSYNC_DATABASE_URL", f"sqlite:///{data_dir / 'sync-state.db'}")
+    os.environ.setdefault("ECSYNC_LEASE_WAIT_SECONDS", "120")  # a setup and a scheduled sweep wait for each other
+    os.environ["PREFECT_HOME"] = str(data_dir / "prefect")
+    os.environ["PREFECT_SERVER_EPHEMERAL_ENABLED"] = "false"
+    # A run queued behind the deployment's concurrency limit is retried after this long (Prefect's default: 30 s).
+    os.environ.setdefault("PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS", "5")
+    os.environ.pop("PREFECT_API_URL", None)
+    from ecsync.settings import get_settings
+
+    get_settings.cache_clear()
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM/SIGHUP end the demo the same way as Ctrl-C: every child is stopped."""
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _start_serve(data_dir: Path, interval: float) -> Child:
+    """`python -m ecsync serve` as a child in its own process group (flow runs are its subprocesses)."""
+    log_path = data_dir / "logs" / "serve.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    argv = [sys.executable, "-m", "ecsync", "serve", "--interval", str(interval)]
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=dict(os.environ),
+            cwd=PROJECT_ROOT,
+            start_new_session=True,
+        )
+    return Child(name="serve", process=process, url="", log_path=log_path)
+
+
+def _start_emulator(data_dir: Path, seed: str, port: int) -> Child:
+    """A seeded emulator whose content persists under the data folder (seeded only when empty)."""
+    return start_emulator(seed, data_dir / f"emulator-{seed}", data_dir / "logs" / f"emulator-{seed}.log", port)
+
+
+def _start_everything(options: DemoOptions, stack: Stack) -> tuple[Child, Child, Child]:
+    data_dir = options.data_dir
+    with console.status("Starting the Prefect server (SQLite in data/prefect)..."):
+        server = stack.add(start_prefect_server(data_dir / "prefect", _port(options.prefect_port, 4200)))
+    os.environ["PREFECT_API_URL"] = server.extra["api_url"]
+    (data_dir / "prefect" / "api-url").write_text(server.extra["api_url"] + "\n")
+    console.print(f"[green]✓[/] Prefect server  {server.url}")
+    with console.status("Starting the two Alfresco emulators..."):
+        onprem = stack.add(_start_emulator(data_dir, "onprem", _port(options.onprem_port, 8081)))
+        cloud = stack.add(_start_emulator(data_dir, "cloud", _port(options.cloud_port, 8082)))
+    console.print(f"[green]✓[/] On-prem emulator {onprem.url}  (site engineering)")
+    console.print(f"[green]✓[/] Cloud emulator   {cloud.url}  (network acme.com, site partners)")
+    return server, onprem, cloud
+
+
+def _register_blocks(onprem: Child, cloud: Child) -> None:
+    """The two connection blocks, saved again on every start (the emulators' ports may have changed)."""
+    from connectors.blocks import AlfrescoConnection
+
+    AlfrescoConnection(base_url=onprem.url, username="admin", password="admin", tenant="-default-").save("onprem", overwrite=True)
+    AlfrescoConnection(
+        base_url=cloud.url,
+        username="admin",
+        password="admin",
+        tenant="acme.com",
+        web_url_template=CLOUD_WEB_URL_TEMPLATE,
+    ).save("cloud", overwrite=True)
+    console.print("[green]✓[/] Connection blocks 'onprem' and 'cloud' saved")
+
+
+def _run_with_progress(api: PrefectApi, deployment_id: str, parameters: dict[str, Any], title: str) -> dict[str, Any]:
+    """Start a run of a served deployment and show its task runs completing until it ends."""
+    run = api.create_flow_run(deployment_id, parameters)
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task(f"{title}: Scheduled", total=None)
+
+        def on_poll(current: dict[str, Any]) -> None:
+            total = api.count_task_runs(current["id"])
+            finished = api.count_task_runs(current["id"], ["COMPLETED", "FAILED", "CRASHED", "CANCELLED"])
+            state = (current.get("state") or {}).get("name", "?")
+            progress.update(task, description=f"{title}: {state}", total=max(total, 1), completed=finished)
+
+        final = api.wait(run["id"], timeout=600, on_poll=on_poll)
+        time.sleep(1.0)  # task runs are recorded from events, a moment after the flow run ends
+        on_poll(final)
+    kind, message = state_of(final)
+    console.print(f"{_mark(kind == 'COMPLETED')} {final['name']}: {kind.lower()} — {message}")
+    return final
+
+
+def _members_synced(slug: str) -> tuple[int, int]:
+    from ecsync.settings import get_settings
+    from models import store
+
+    url = get_settings().resolved_database_url()
+    sync_set = store.get_sync_set(url, slug)
+    if sync_set is None or sync_set.id is None:
+        return 0, 0
+    members = store.members_of(url, sync_set.id)
+    return sum(1 for m in members if m.status == "synced"), len(members)
+
+
+def _sync_set_exists(slug: str) -> bool:
+    from ecsync.settings import get_settings
+    from models import store
+
+    found = store.get_sync_set(get_settings().resolved_database_url(), slug)
+    return found is not None and found.state == "active"
+
+
+def _set_up_or_reconcile(api: PrefectApi, ids: dict[str, str]) -> bool:
+    """First start: sync-to-cloud of the sample folder. Later starts: the sync set exists, reconcile it."""
+    if _sync_set_exists(SAMPLE_SLUG):
+        console.print(f"Sync set [bold]{SAMPLE_SLUG}[/] exists from an earlier start: reconciling it, not creating it again")
+        run = _run_with_progress(api, ids["reconcile"], {"slug": SAMPLE_SLUG}, "reconcile")
+    else:
+        console.print(f"Syncing [bold]{SAMPLE_ITEM}[/] to acme.com › partners › Shared (sync set {SAMPLE_SLUG})")
+        parameters = {"items": [SAMPLE_ITEM], "destination": DESTINATION, "slug": SAMPLE_SLUG}
+        run = _run_with_progress(api, ids["sync-to-cloud"], parameters, "sync-to-cloud")
+    synced, total = _members_synced(SAMPLE_SLUG)
+    ok = state_of(run)[0] == "COMPLETED" and total > 0 and synced == total
+    console.print(f"{_mark(ok)} Sample folder synced: {synced} of {total} items of {SAMPLE_SLUG} are synced")
+    return ok
+
+
+def _change_both_sides(onprem: Alfresco, cloud: Alfresco) -> tuple[dict[str, Any], bytes, str, bytes]:
+    """Edit a file's content on-prem and add a file in the cloud copy of the folder, as people would."""
+    stamp = time.strftime("%Y-%m-%d %H%M%S")
+    edited = onprem.by_path("engineering", f"Specs/{EDITED_FILE}")
+    new_content = onprem.content(edited["id"]) + f"\nEdited on-prem by the demo at {stamp}.\n".encode()
+    onprem.put_content(edited["id"], new_content)
+    console.print(f"• On-prem: edited the content of Specs/{EDITED_FILE}")
+    cloud_folder = cloud.by_path("partners", "Shared/Specs")
+    added_name = f"Partner feedback {stamp}.txt"
+    added_content = f"Feedback from a partner, written in the cloud at {stamp}.\n".encode()
+    cloud.upload(cloud_folder["id"], added_name, added_content)
+    console.print(f"• Cloud: added Shared/Specs/{added_name}")
+    return edited, new_content, added_name, added_content
+
+
+def _check_changes(onprem: Alfresco, cloud: Alfresco, new_content: bytes, added_name: str, added_content: bytes) -> bool:
+    cloud_copy = cloud.by_path("partners", f"Shared/Specs/{EDITED_FILE}")
+    pushed = cloud.content(cloud_copy["id"]) == new_content
+    try:
+        pulled = onprem.content(onprem.by_path("engineering", f"Specs/{added_name}")["id"]) == added_content
+    except httpx.HTTPStatusError:
+        pulled = False
+    console.print(f"{_mark(pushed)} On-prem change synced: the cloud copy of {EDITED_FILE} has the edit")
+    console.print(f"{_mark(pulled)} Cloud change synced: {added_name} is now on-prem in Specs")
+    return pushed and pulled
+
+
+def _show_sync_info(onprem_id: str) -> None:
+    from ecsync.cli import view_in_cloud
+    from ecsync.info import render, sync_info
+    from ecsync.settings import get_settings
+
+    url = get_settings().resolved_database_url()
+    info = asyncio.run(sync_info(url, onprem_id))
+    if info is None:
+        console.print(f"[red]✗[/] {EDITED_FILE} has no Sync Info")
+        return
+    info.view_in_cloud = view_in_cloud(url, onprem_id)
+    console.print()
+    console.print(render(info), markup=False)
+
+
+def _walkthrough(options: DemoOptions, server: Child, onprem_child: Child, cloud_child: Child) -> bool:
+    """Everything after start-up: blocks, deployments, the sync, two changes, Sync Info. True: all went well."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings({PREFECT_API_URL: server.extra["api_url"]}):
+        _register_blocks(onprem_child, cloud_child)
+    with PrefectApi(server.extra["api_url"]) as api:
+        with console.status("Waiting for the served deployments..."):
+            names = [(flow, SERVED_NAME) for flow in ("sync-to-cloud", "reconcile", "request-sync", "unsync")]
+            found = api.wait_for_deployments(names)
+        ids = {key.split("/")[0]: value for key, value in found.items()}
+        console.print(f"[green]✓[/] Serving {', '.join(sorted(found))} (reconcile every {options.interval_seconds:g}s)")
+        ok = _set_up_or_reconcile(api, ids)
+        onprem, cloud = Alfresco(onprem_child.url, "-default-"), Alfresco(cloud_child.url, "acme.com")
+        try:
+            if ok:
+                edited, new_content, added_name, added_content = _change_both_sides(onprem, cloud)
+                run = _run_with_progress(api, ids["reconcile"], {"slug": SAMPLE_SLUG}, "reconcile")
+                ok = state_of(run)[0] == "COMPLETED" and _check_changes(onprem, cloud, new_content, added_name, added_content)
+                with temporary_settings({PREFECT_API_URL: server.extra["api_url"]}):
+                    _show_sync_info(edited["id"])
+                info_hint = f"python -m ecsync info {edited['id']}"
+            else:
+                info_hint = "python -m ecsync info <node id>"
+        finally:
+            onprem.close()
+            cloud.close()
+    console.print()
+    console.print(f"Prefect UI:  {server.url}   (runs: {server.url}/runs, deployments: {server.url}/deployments)")
+    console.print(f"Sync Info:   {info_hint}")
+    console.print(
+        f"Trigger:     PREFECT_API_URL={server.extra['api_url']} "
+        f"prefect deployment run 'reconcile/local' --param slug={SAMPLE_SLUG}"
+    )
+    return ok
+
+
+def run_demo(options: DemoOptions) -> int:
+    """Start, walk through, then wait for Ctrl-C (or exit at once with `--once`); 0 when every check passed."""
+    data_dir = options.data_dir
+    _prepare_environment(data_dir)
+    stack = Stack()
+    ok = False
+    with _terminate_as_interrupt():
+        try:
+            server, onprem, cloud = _start_everything(options, stack)
+            stack.add(_start_serve(data_dir, options.interval_seconds))
+            ok = _walkthrough(options, server, onprem, cloud)
+            console.print("[bold green]Demo complete.[/]" if ok else "[bold red]Demo finished with a failed check.[/]")
+            if not options.once:
+                console.print("Running; press Ctrl-C to stop everything.")
+                while (dead := stack.dead()) is None:
+                    time.sleep(1)
+                console.print(f"[red]{dead.name} stopped unexpectedly[/]; its log ends:\n{dead.log_tail()}", markup=False)
+                ok = False
+        except KeyboardInterrupt:
+            console.print("\nStopping...")
+        except Exception as exc:
+            console.print(f"[red]Demo failed:[/] {escape(str(exc))}")
+            ok = False
+        finally:
+            stack.stop()
+            with suppress(OSError):
+                (data_dir / "prefect" / "api-url").unlink()
+            console.print("Stopped the Prefect server, the emulators and the served deployments.")
+    return 0 if ok else 1

@@ -6,6 +6,7 @@ runs the whole-plan passes: parents that must exist, the delete guard, name clas
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
@@ -14,7 +15,7 @@ from connectors.errors import ErrorCode, Side
 from models.tables import ConflictPolicy, MemberStatus
 from sync.clash import settle_name_clashes
 from sync.detect import Content, Presence, SideView, view_side
-from sync.digest import fingerprint, metadata_digest
+from sync.digest import fingerprint
 from sync.guard import apply_delete_guard
 from sync.model import (
     CLOUD,
@@ -80,7 +81,6 @@ class _Planner:
                 options.include_subfolders,
             ),
         }
-        self.views: dict[str, tuple[SideView, SideView]] = {}
         self.decisions: dict[str, list[Action]] = {}
         self.skipped: dict[str, Skip] = {}
         self.conflicts: list[Conflict] = []
@@ -95,21 +95,19 @@ class _Planner:
 
     # ----------------------------------------------------------------- views and scope
     def view(self, rec: BaseRecord) -> tuple[SideView, SideView]:
-        cached = self.views.get(rec.key)
-        if cached is None:
-            cached = tuple(  # type: ignore[assignment]
-                view_side(
-                    rec.base(side),
-                    self.obs[side],
-                    self.trees[side],
-                    is_folder=rec.is_folder,
-                    track_parent=not rec.direct,
-                    listing_covers=lambda parent, side=side: self.listing_covers(side, parent),
-                )
-                for side in SIDES
+        """Both sides' views; recomputed when asked again (cheap) so 100k members keep no view alive."""
+        op, cl = (
+            view_side(
+                rec.base(side),
+                self.obs[side],
+                self.trees[side],
+                is_folder=rec.is_folder,
+                track_parent=not rec.direct,
+                listing_covers=lambda parent, side=side: self.listing_covers(side, parent),
             )
-            self.views[rec.key] = cached  # type: ignore[assignment]
-        return cached  # type: ignore[return-value]
+            for side in SIDES
+        )
+        return op, cl
 
     def listing_covers(self, side: Side, parent_id: str | None) -> bool:
         """Would the scan have seen a node whose base parent is `parent_id`, if it were still there?
@@ -369,6 +367,9 @@ class _Planner:
     def _decide_both(self, rec: BaseRecord, op: SideView, cl: SideView) -> list[Action] | None:
         key = rec.key
         assert op.node is not None and cl.node is not None
+        quiet = not (op.changed or cl.changed or op.stale or cl.stale or rec.requested)
+        if quiet and rec.status == MemberStatus.SYNCED and not self._wants_lock(rec.is_folder, rec, op.node):
+            return None  # the common case: nothing moved since the base
         nodes = {ONPREM: op.node, CLOUD: cl.node}
         content = self._content_direction(rec, op, cl)
         if isinstance(content, tuple):
@@ -393,12 +394,7 @@ class _Planner:
                 conflicting.append(aspect)
             direction[aspect] = ONPREM if o and not c else CLOUD if c and not o else ""
 
-        settle(
-            "metadata",
-            op.meta,
-            cl.meta,
-            metadata_digest(op.node.metadata) == metadata_digest(cl.node.metadata),
-        )
+        settle("metadata", op.meta, cl.meta, op.meta and cl.meta and op.node.metadata == cl.node.metadata)
         settle("name", op.renamed, cl.renamed, op.node.name == cl.node.name)
         settle("location", op.moved, cl.moved, op.moved and cl.moved and self._same_place(op.node, cl.node, rec))
         winner: Side | None = None
@@ -638,4 +634,10 @@ def plan(
     `scope` (a member id) restricts the plan to that member's subtree, clears its "failed, waiting" state
     and re-creates a deleted cloud copy (Request Sync). `now` stamps keep-both conflict copies.
     """
-    return _Planner(list(records), {ONPREM: onprem, CLOUD: cloud}, target_folder_id, options, now, scope).run()
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # planning allocates many small acyclic objects; collections would make it superlinear
+    try:
+        return _Planner(list(records), {ONPREM: onprem, CLOUD: cloud}, target_folder_id, options, now, scope).run()
+    finally:
+        if gc_was_enabled:
+            gc.enable()

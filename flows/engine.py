@@ -167,6 +167,7 @@ class SyncSetRun:
         self.outcomes: list[Outcome] = []
         self.root_path: str | None = None
         self._base_cache: dict[int | None, Member] = {}
+        self.account: str | None = None
         opts = retry_options(settings.task_retries, settings.retry_backoff_seconds)
         self.transfer_task = transfer.with_options(**opts)
         self.scan_task = scan_folder.with_options(**opts)
@@ -419,6 +420,11 @@ class SyncSetRun:
             return True
         if action.kind is K.COMPARE:
             return True
+        if action.kind is K.LOCK and self._locked_by_someone_else(action, context):
+            self.outcomes.append(
+                Outcome("lock", self._item(action), "to on-prem", "skipped", None, "already locked by another user")
+            )
+            return True
         member_id = self._intent(action, context)
         try:
             node = await self.transfer_task(context, action, action_label(action))
@@ -440,6 +446,15 @@ class SyncSetRun:
             Outcome(action.kind.value, self._item_of(action, node), self._direction(action), "done", None, detail)
         )
         return True
+
+    def _locked_by_someone_else(self, action: Action, context: RunContext) -> bool:
+        """A lock someone else holds is theirs: the sync neither takes it over nor claims it as its own."""
+        assert action.node is not None
+        try:
+            node = context.node(action.node)
+        except UnresolvedRef:
+            return False
+        return bool(node is not None and node.is_locked and node.lock_owner and node.lock_owner != self.account)
 
     def _item_of(self, action: Action, node: Node | None) -> str:
         if node is not None:
@@ -569,6 +584,7 @@ class SyncSetRun:
 
     # ------------------------------------------------------------------ whole run
     async def run(self) -> RunResult:
+        self.account = await self.repositories[ONPREM].whoami()
         members = store.members_of(self.db, self.sync_set.id or 0)
         if any(m.intent for m in members):
             await self.recover_intents(members)

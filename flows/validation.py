@@ -76,9 +76,7 @@ async def check_network_membership(home: Repository, destination: Destination) -
     network = known[destination.network]
     if not network.sync_enabled:
         why = "is not enabled" if not network.is_enabled else f"is a {network.subscription_level} network"
-        raise SyncRefused(
-            f"Could not create sync: No network is enabled for sync (network {destination.network!r} {why})"
-        )
+        raise SyncRefused(f"Could not create sync: No network is enabled for sync (network {destination.network!r} {why})")
 
 
 async def _locate_target(cloud: Repository, destination: Destination, create: bool) -> tuple[Node | None, Node | None, list[str]]:

@@ -19,7 +19,7 @@ from models.tables import ConflictPolicy
 from sync import CLOUD, ONPREM, Options
 from tests.sync.memory_repo import ClashError, MemRepo, World, new_world, sha, snapshot
 
-EXAMPLES = int(os.environ.get("ECSYNC_HYPOTHESIS_EXAMPLES", "300"))
+EXAMPLES = int(os.environ.get("ECSYNC_HYPOTHESIS_EXAMPLES", "1000"))
 NAMES = ("a", "B", "b", "c.txt", "C.TXT", "d.txt")
 OPS = ("new-file", "new-folder", "edit", "edit", "meta", "rename", "move", "delete", "same-edit", "both-edit", "touch")
 

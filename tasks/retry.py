@@ -18,12 +18,13 @@ def is_transient(exc: BaseException) -> bool:
 
 
 def retry_transient_only(task: Any, task_run: Any, state: Any) -> bool:
-    """`retry_condition_fn` for side-effecting tasks: True only when the failure is transient."""
-    try:
-        state.result()
-    except BaseException as exc:
-        return is_transient(exc)
-    return False
+    """`retry_condition_fn` for side-effecting tasks: True only when the failure is transient.
+
+    Prefect hands over a Failed state whose data is the exception. `state.result()` is not used to get at
+    it: in an async task it returns an awaitable instead of raising, and nothing would ever be retried.
+    """
+    data = getattr(state, "data", None)
+    return isinstance(data, BaseException) and is_transient(data)
 
 
 def retry_options(retries: int, backoff_seconds: float) -> dict[str, Any]:

@@ -67,6 +67,14 @@ def _build(decisions: Mapping[str, list[Action]], observations: Mapping[Side, Ob
         if slot is not None:
             vacaters[slot].append(i)
             vacaters_by_parent[(slot[0], slot[1])].append(i)
+    moves = {
+        (a.side, a.node.node_id): i
+        for i, a in enumerate(g.actions)
+        if a.kind == ActionKind.MOVE and a.node is not None and a.node.node_id is not None
+    }
+    for i, a in enumerate(g.actions):
+        if a.kind == ActionKind.MOVE and a.node and a.node.node_id and a.parent and a.parent.node_id:
+            _untangle(g, i, a.side, a.node.node_id, a.parent.node_id, moves, observations)
     for i, a in enumerate(g.actions):
         for ref in pending_refs(a):
             c = creators.get((ref.member, ref.side))
@@ -80,6 +88,31 @@ def _build(decisions: Mapping[str, list[Action]], observations: Mapping[Side, Ob
             for v in vacaters_by_parent.get((a.side, a.node.node_id), ()):
                 g.edge(v, i)
     return g
+
+
+def _untangle(
+    g: _Graph,
+    i: int,
+    side: Side,
+    node_id: str,
+    target: str,
+    moves: Mapping[tuple[Side, str], int],
+    observations: Mapping[Side, Observation],
+) -> None:
+    """A folder moving under what is now its own descendant waits for the folders between them to leave."""
+    nodes = observations[side].nodes
+    path: list[str] = []
+    current: str | None = target
+    while current is not None and current != node_id and len(path) <= len(nodes):
+        path.append(current)
+        node = nodes.get(current)
+        current = node.parent_id if node else None
+    if current != node_id:
+        return
+    for between in path:
+        j = moves.get((side, between))
+        if j is not None:
+            g.edge(j, i)
 
 
 def _break_cycle(g: _Graph, remaining: set[int], observations: Mapping[Side, Observation]) -> int:

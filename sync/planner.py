@@ -555,6 +555,35 @@ class _Planner:
             if made is not None:
                 self.decisions[key] = made
 
+    def refuse_crossed_moves(self) -> None:
+        """Folder A moved into B on one side while B moved into A on the other: either move alone is
+        fine, together they would put a folder inside itself (Alfresco refuses). No rule can pick a tree
+        shape for the user, so both members wait, reported, until one side is moved back."""
+        while True:
+            moves: dict[tuple[Side, str], str] = {}
+            for actions in self.decisions.values():
+                for a in actions:
+                    if a.kind == K.MOVE and a.node and a.node.node_id and a.parent and a.parent.node_id:
+                        moves[(a.side, a.node.node_id)] = a.parent.node_id
+            crossed: set[str] = set()
+            for key, actions in self.decisions.items():
+                for a in actions:
+                    if a.kind != K.MOVE or not (a.node and a.node.node_id and a.parent):
+                        continue
+                    current, seen = a.parent.node_id, set()
+                    while current is not None and current not in seen:
+                        if current == a.node.node_id:
+                            crossed.add(key)
+                            break
+                        seen.add(current)
+                        node = self.obs[a.side].nodes.get(current)
+                        current = moves.get((a.side, current), node.parent_id if node else None)
+            if not crossed:
+                return
+            for key in sorted(crossed):
+                del self.decisions[key]
+                self.skipped[key] = Skip(key, "crossed folder moves would put a folder inside itself: move one back")
+
     def keep_folders_with_staying_content(self) -> None:
         """Never delete a folder that still holds something the plan does not delete or move out (a
         failed or unsynced node): deleting the folder would take that node to the trashcan unasked."""
@@ -595,6 +624,7 @@ class _Planner:
                 self.decisions[rec.key] = actions
         self.new_nodes()
         self.materialise_needs()
+        self.refuse_crossed_moves()
         self.keep_folders_with_staying_content()
         guard = apply_delete_guard(self.decisions, self.skipped, len(self.records), self.options)
         settle_name_clashes(self.decisions, self.obs, self.skipped, self.copy_origin, self.mark_failed)

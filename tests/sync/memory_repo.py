@@ -119,6 +119,11 @@ class MemRepo:
         self._tick(node)
 
     def move(self, node_id: str, parent_id: str, name: str) -> None:
+        current: str | None = parent_id
+        while current is not None:  # like Alfresco: a folder cannot go inside itself
+            if current == node_id:
+                raise AssertionError(f"{self.side}: moving {node_id} into its own subtree")
+            current = self.nodes[current].parent_id
         self._check_name(parent_id, name, moving=node_id)
         node = self.nodes[node_id]
         node.parent_id, node.name = parent_id, name

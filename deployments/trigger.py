@@ -13,6 +13,8 @@ from typing import Any
 import httpx
 
 FINAL_STATES = frozenset({"COMPLETED", "FAILED", "CANCELLED", "CRASHED"})
+RETRIED_STATUSES = frozenset({429, 502, 503, 504})
+"""A busy server (SQLite "database is locked" reads as 503) asks to be asked again, as Prefect's own client does."""
 
 
 class RunRefused(RuntimeError):
@@ -34,6 +36,24 @@ class PrefectApi:
     def close(self) -> None:
         self.client.close()
 
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One call, retried with backoff on a busy server or a dropped connection."""
+        for attempt in range(6):
+            try:
+                response = self.client.request(method, path, **kwargs)
+            except httpx.TransportError:
+                if attempt == 5:
+                    raise
+            else:
+                if response.status_code not in RETRIED_STATUSES or attempt == 5:
+                    return response
+                retry_after = response.headers.get("Retry-After", "")
+                if retry_after.isdigit():
+                    time.sleep(min(float(retry_after), 10.0))
+                    continue
+            time.sleep(0.25 * 2**attempt)
+        raise AssertionError("unreachable")
+
     def __enter__(self) -> PrefectApi:
         return self
 
@@ -41,7 +61,7 @@ class PrefectApi:
         self.close()
 
     def deployment_id(self, flow: str, deployment: str) -> str | None:
-        response = self.client.get(f"/deployments/name/{flow}/{deployment}")
+        response = self._request("GET", f"/deployments/name/{flow}/{deployment}")
         if response.status_code == 404:
             return None
         response.raise_for_status()
@@ -76,19 +96,19 @@ class PrefectApi:
             body["tags"] = tags
         if idempotency_key:
             body["idempotency_key"] = idempotency_key
-        response = self.client.post(f"/deployments/{deployment_id}/create_flow_run", json=body)
+        response = self._request("POST", f"/deployments/{deployment_id}/create_flow_run", json=body)
         if response.status_code == 409:
             raise RunRefused(409, str(response.json().get("detail", response.text)))
         response.raise_for_status()
         return response.json()
 
     def flow_run(self, flow_run_id: str) -> dict[str, Any]:
-        response = self.client.get(f"/flow_runs/{flow_run_id}")
+        response = self._request("GET", f"/flow_runs/{flow_run_id}")
         response.raise_for_status()
         return response.json()
 
     def count_flow_runs(self, body: dict[str, Any] | None = None) -> int:
-        response = self.client.post("/flow_runs/count", json=body or {})
+        response = self._request("POST", "/flow_runs/count", json=body or {})
         response.raise_for_status()
         return int(response.json())
 
@@ -97,7 +117,7 @@ class PrefectApi:
         if state_types:
             task_runs["state"] = {"type": {"any_": state_types}}
         body = {"flow_runs": {"id": {"any_": [flow_run_id]}}, "task_runs": task_runs}
-        response = self.client.post("/task_runs/count", json=body)
+        response = self._request("POST", "/task_runs/count", json=body)
         response.raise_for_status()
         return int(response.json())
 
@@ -105,7 +125,7 @@ class PrefectApi:
         """Every matching flow run (the API caps a page at 200 rows, so this pages)."""
         runs: list[dict[str, Any]] = []
         while True:
-            response = self.client.post("/flow_runs/filter", json={**body, "limit": 200, "offset": len(runs)})
+            response = self._request("POST", "/flow_runs/filter", json={**body, "limit": 200, "offset": len(runs)})
             response.raise_for_status()
             page = response.json()
             runs.extend(page)
@@ -116,7 +136,7 @@ class PrefectApi:
         self,
         flow_run_id: str,
         timeout: float = 300.0,
-        on_poll: Callable[[dict[str, Any]], None] | None = None,
+        on_poll: Callable[[dict[str, Any]], object] | None = None,
         interval: float = 0.5,
     ) -> dict[str, Any]:
         """The flow run once it is in a final state; `on_poll` sees it on every poll (for a progress display)."""

@@ -126,6 +126,8 @@ def _prepare_environment(data_dir: Path) -> None:
     os.environ["PREFECT_SERVER_EPHEMERAL_ENABLED"] = "false"
     # A run queued behind the deployment's concurrency limit is retried after this long (Prefect's default: 30 s).
     os.environ.setdefault("PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS", "5")
+    # The served deployments look for new runs this often (Prefect's default: every 10 s).
+    os.environ.setdefault("PREFECT_RUNNER_POLL_FREQUENCY", "2")
     os.environ.pop("PREFECT_API_URL", None)
     from ecsync.settings import get_settings
 
@@ -207,15 +209,17 @@ def _run_with_progress(api: PrefectApi, deployment_id: str, parameters: dict[str
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task(f"{title}: Scheduled", total=None)
 
-        def on_poll(current: dict[str, Any]) -> None:
+        def on_poll(current: dict[str, Any]) -> bool:
             total = api.count_task_runs(current["id"])
             finished = api.count_task_runs(current["id"], ["COMPLETED", "FAILED", "CRASHED", "CANCELLED"])
             state = (current.get("state") or {}).get("name", "?")
             progress.update(task, description=f"{title}: {state}", total=max(total, 1), completed=finished)
+            return total > 0 and finished == total
 
         final = api.wait(run["id"], timeout=600, on_poll=on_poll)
-        time.sleep(1.0)  # task runs are recorded from events, a moment after the flow run ends
-        on_poll(final)
+        deadline = time.monotonic() + 5  # task runs are recorded from events, a few seconds after they end
+        while not on_poll(final) and time.monotonic() < deadline:
+            time.sleep(0.5)
     kind, message = state_of(final)
     console.print(f"{_mark(kind == 'COMPLETED')} {final['name']}: {kind.lower()} — {message}")
     return final

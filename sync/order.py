@@ -116,8 +116,13 @@ def _untangle(
 
 
 def _break_cycle(g: _Graph, remaining: set[int], observations: Mapping[Side, Observation]) -> int:
-    """Send one stuck move/rename through a temporary name; returns the new action's index."""
-    candidates = [i for i in remaining if g.actions[i].kind in (ActionKind.MOVE, ActionKind.RENAME) and g.name_out[i] & remaining]
+    """Send one stuck move/rename/delete through a temporary name; returns the new action's index.
+
+    A folder deleted while a child moves out of it and takes its name is such a cycle: the folder is
+    renamed aside first, then the child moves, then the folder goes to the trashcan (under the temporary
+    name)."""
+    breakable = (ActionKind.MOVE, ActionKind.RENAME, ActionKind.DELETE)
+    candidates = [i for i in remaining if g.actions[i].kind in breakable and g.name_out[i] & remaining]
     if not candidates:
         raise RuntimeError("the plan's dependencies form a cycle that no temporary name can break")
     r = min(candidates, key=lambda i: g.prio[i])
@@ -128,7 +133,7 @@ def _break_cycle(g: _Graph, remaining: set[int], observations: Mapping[Side, Obs
         ActionKind.RENAME,
         action.side,
         action.member,
-        "step aside through a temporary name so a swap of names can happen",
+        "step aside through a temporary name: another step needs this name first",
         member_id=action.member_id,
         node=action.node,
         parent=Ref(action.side, "", node.parent_id),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import pytest
@@ -141,8 +142,13 @@ async def test_name_clash_fails_one_member_and_reports_it(connections, database_
             sort=FlowRunSort.START_TIME_DESC,
         )
         assert runs and runs[0].state.is_failed()
-        logs = await client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[runs[0].id])))
-    errors = [log.message for log in logs if log.level >= 40]
+        errors: list[str] = []
+        for _ in range(60):  # logs reach the server in batches: poll
+            logs = await client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[runs[0].id])))
+            errors = [log.message for log in logs if log.level >= 40]
+            if any("TARGET_FOLDER_NAME_CLASH" in message for message in errors):
+                break
+            await asyncio.sleep(0.5)
     assert any("TARGET_FOLDER_NAME_CLASH" in message for message in errors), errors
     member = store.find_member(database_url, pair.files["b.txt"]["id"])[0]
     assert member.status == "failed" and member.error_code == "TARGET_FOLDER_NAME_CLASH"

@@ -123,14 +123,21 @@ class PrefectApi:
 
     def read_flow_runs(self, body: dict[str, Any]) -> list[dict[str, Any]]:
         """Every matching flow run (the API caps a page at 200 rows, so this pages)."""
-        runs: list[dict[str, Any]] = []
+        return self._read_all("/flow_runs/filter", body)
+
+    def read_task_runs(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        """Every matching task run (recorded from events: a run's task runs appear a moment after it ends)."""
+        return self._read_all("/task_runs/filter", body)
+
+    def _read_all(self, path: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
         while True:
-            response = self._request("POST", "/flow_runs/filter", json={**body, "limit": 200, "offset": len(runs)})
+            response = self._request("POST", path, json={**body, "limit": 200, "offset": len(rows)})
             response.raise_for_status()
             page = response.json()
-            runs.extend(page)
+            rows.extend(page)
             if len(page) < 200:
-                return runs
+                return rows
 
     def wait(
         self,

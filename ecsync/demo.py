@@ -174,8 +174,10 @@ def _start_emulator(data_dir: Path, seed: str, port: int) -> Child:
 
 def _start_everything(options: DemoOptions, stack: Stack) -> tuple[Child, Child, Child]:
     data_dir = options.data_dir
+    port = _port(options.prefect_port, 4200)
+    os.environ["PREFECT_UI_API_URL"] = f"http://127.0.0.1:{port}/api"  # the UI assumes port 4200 otherwise
     with console.status("Starting the Prefect server (SQLite in data/prefect)..."):
-        server = stack.add(start_prefect_server(data_dir / "prefect", _port(options.prefect_port, 4200)))
+        server = stack.add(start_prefect_server(data_dir / "prefect", port))
     os.environ["PREFECT_API_URL"] = server.extra["api_url"]
     (data_dir / "prefect" / "api-url").write_text(server.extra["api_url"] + "\n")
     console.print(f"[green]✓[/] Prefect server  {server.url}")

@@ -21,9 +21,7 @@ def _run_name() -> str:
     return f"reconcile-{slug}" if slug else "reconcile-all"
 
 
-@flow(name="reconcile-sync-set", flow_run_name="reconcile-{slug}")
-async def reconcile_sync_set(slug: Slug, force: bool = False) -> State[Any]:
-    """One sync set, as a run of its own (so its history carries the `sync-set:<slug>` tag)."""
+async def _reconcile_one(slug: str, force: bool) -> State[Any]:
     await tag_current_run(sync_set_tag(slug))
     url = database_url()
     sync_set = store.get_sync_set(url, slug)
@@ -38,6 +36,12 @@ async def reconcile_sync_set(slug: Slug, force: bool = False) -> State[Any]:
     return final_state(result)
 
 
+@flow(name="reconcile-sync-set", flow_run_name="reconcile-{slug}")
+async def reconcile_sync_set(slug: Slug, force: bool = False) -> State[Any]:
+    """One sync set, as a run of its own (so its history carries the `sync-set:<slug>` tag)."""
+    return await _reconcile_one(slug, force)
+
+
 @flow(name="reconcile", flow_run_name=_run_name)
 async def reconcile(slug: Slug | None = None, force: bool = False) -> State[Any]:
     """Reconcile one sync set, or every active one (each as its own subflow run).
@@ -46,18 +50,7 @@ async def reconcile(slug: Slug | None = None, force: bool = False) -> State[Any]
     that the deletions are wanted.
     """
     if slug is not None:
-        await tag_current_run(sync_set_tag(slug))
-        url = database_url()
-        sync_set = store.get_sync_set(url, slug)
-        if sync_set is None:
-            return refused(f"No sync set named {slug!r}")
-        if sync_set.state != SyncSetState.ACTIVE.value:
-            return refused(f"Sync set {slug!r} was unsynced; nothing to reconcile")
-        try:
-            result = await run_sync_set(url, slug, force=force)
-        except SyncBusy as exc:
-            return refused(str(exc))
-        return final_state(result)
+        return await _reconcile_one(slug, force)
     failures: list[str] = []
     sync_sets = store.active_sync_sets(database_url())
     for sync_set in sync_sets:

@@ -92,3 +92,25 @@ async def test_subfolders_off_syncs_direct_files_only(connections, database_url,
     state = await reconcile(slug=pair.name, return_state=True)
     assert state.is_completed(), state.message
     assert sorted(await onprem_api.tree(pair.onprem_folder["id"])) == ["a.txt", "b.txt", "sub", "sub/c.txt"]
+
+
+async def test_reconcile_all_runs_each_active_sync_set_as_its_own_run(connections, database_url, onprem_api, cloud_api):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
+
+    first = await make_pair(onprem_api, cloud_api, {"one.txt": b"1"})
+    second = await make_pair(onprem_api, cloud_api, {"two.txt": b"2"})
+    await push(first)
+    await push(second)
+    await onprem_api.put_content(first.files["one.txt"]["id"], b"one, edited")
+    await onprem_api.put_content(second.files["two.txt"]["id"], b"two, edited")
+    state = await reconcile(return_state=True)
+    assert state.is_completed(), state.message
+    for pair, name, data in ((first, "one.txt", b"one, edited"), (second, "two.txt", b"two, edited")):
+        cloud = await trees_equal(onprem_api, cloud_api, pair)
+        assert await cloud_api.content(cloud[name]["id"]) == data
+        async with get_client() as client:
+            runs = await client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[f"sync-set:{pair.name}"]))
+            )
+        assert {run.name for run in runs} >= {f"reconcile-{pair.name}"}

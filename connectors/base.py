@@ -110,9 +110,7 @@ class Repository(Protocol):
         """Create a file; never overwrites and never auto-renames (a clash raises NameClashError)."""
         ...
 
-    async def update_content(
-        self, node_id: str, content: AsyncIterable[bytes], *, major: bool = False
-    ) -> Node: ...
+    async def update_content(self, node_id: str, content: AsyncIterable[bytes], *, major: bool = False) -> Node: ...
 
     def download(self, node_id: str) -> AsyncIterator[bytes]:
         """Stream the node's content in chunks."""

@@ -29,8 +29,7 @@ class AlfrescoConnection(Block):
     _block_type_name: ClassVar[str] = "Alfresco Connection"
     _block_type_slug: ClassVar[str] = "alfresco-connection"
     _description: ClassVar[str] = (
-        "Address and credentials of one Alfresco repository (on-premise or a cloud network) "
-        "for Enterprise to Cloud Sync."
+        "Address and credentials of one Alfresco repository (on-premise or a cloud network) for Enterprise to Cloud Sync."
     )
 
     base_url: str = Field(description='Scheme, host and port, without a path, e.g. "https://alfresco.example.com".')

@@ -145,9 +145,7 @@ class LocalRepository:
         self.label = label
         self.root = Path(os.path.realpath(root))
         if not self.root.is_dir():
-            raise NodeNotFoundError(
-                f"root folder {root} does not exist", TechnicalReport(operation="open", url=str(root))
-            )
+            raise NodeNotFoundError(f"root folder {root} does not exist", TechnicalReport(operation="open", url=str(root)))
         self._root_str = str(self.root)
         self.trash = self.root / TRASH_NAME
         self.trash.mkdir(exist_ok=True)
@@ -195,9 +193,7 @@ class LocalRepository:
         inside = real == self._root_str or real.startswith(self._root_str + os.sep)
         trash = str(self.trash)
         if not inside or real == trash or real.startswith(trash + os.sep):
-            raise EscapeError(
-                f"{rel!r} resolves outside the synced tree", TechnicalReport(operation=operation, url=rel)
-            )
+            raise EscapeError(f"{rel!r} resolves outside the synced tree", TechnicalReport(operation=operation, url=rel))
 
     def _lookup(self, node_id: str, operation: str) -> tuple[str, os.stat_result]:
         """The node's current path and stat, walking the tree once when the index is stale."""
@@ -261,9 +257,7 @@ class LocalRepository:
         node_id = self._id_of(st)
         self._index[node_id] = rel
         if rel == "":
-            return Node(
-                id=node_id, name=self.root.name, parent_id=None, is_folder=True, path=None, modified_at=_mtime(st)
-            )
+            return Node(id=node_id, name=self.root.name, parent_id=None, is_folder=True, path=None, modified_at=_mtime(st))
         parent_rel, _, name = rel.rpartition("/")
         if parent_id is None:
             parent_id = self._id_of(os.lstat(self._full(parent_rel)))
@@ -514,9 +508,7 @@ class LocalRepository:
             raise InvalidRequestError("the root cannot be moved", TechnicalReport(operation="move"))
         target_rel = self._folder(target_parent_id, "move")
         if target_rel == rel or target_rel.startswith(rel + "/"):
-            raise InvalidRequestError(
-                f"cannot move {rel!r} into itself", TechnicalReport(operation="move", url=target_rel)
-            )
+            raise InvalidRequestError(f"cannot move {rel!r} into itself", TechnicalReport(operation="move", url=target_rel))
         name = rel.rpartition("/")[2] if new_name is None else new_name
         return await self._relocate(node_id, rel, target_rel, name, "move")
 
@@ -564,9 +556,7 @@ class LocalRepository:
         """Put a deleted node back under its original parent (or `target_parent_id`); never overwrites."""
         record = self._trash_index.get(node_id)
         if record is None:
-            raise NodeNotFoundError(
-                f"node {node_id} is not in the trash", TechnicalReport(operation="restore", url=node_id)
-            )
+            raise NodeNotFoundError(f"node {node_id} is not in the trash", TechnicalReport(operation="restore", url=node_id))
         parent_rel = self._folder(target_parent_id or record["parent_id"], "restore")
         name = record["name"]
         new_rel = f"{parent_rel}/{name}" if parent_rel else name

@@ -113,9 +113,7 @@ async def runs_of(slug: str, limit: int = 20) -> list[RunLine]:
             sort=FlowRunSort.START_TIME_DESC,
             limit=limit,
         )
-    return [
-        RunLine(name=run.name, state=run.state_name or "", started=run.start_time, run_id=str(run.id)) for run in runs
-    ]
+    return [RunLine(name=run.name, state=run.state_name or "", started=run.start_time, run_id=str(run.id)) for run in runs]
 
 
 async def sync_info(database_url: str, item: str, *, with_runs: bool = True) -> SyncInfo | None:

@@ -37,9 +37,7 @@ async def _load_block(name: str) -> Any:
             return await block_type.aload(name)
         except ValueError as exc:  # not a block of this type
             errors.append(str(exc))
-    raise LookupError(
-        f"No connection block named {name!r} (looked for alfresco-connection and local-folder-connection)"
-    )
+    raise LookupError(f"No connection block named {name!r} (looked for alfresco-connection and local-folder-connection)")
 
 
 async def open_repository(connection: str, label: str, tenant: str | None = None) -> Repository:

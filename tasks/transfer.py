@@ -91,9 +91,7 @@ async def carry_out(context: RunContext, action: Action) -> Node | None:
         source_ref = action.source if kind is K.UPLOAD else action.node
         assert source_ref is not None
         stream, source_id = await _copy_content(context, action, source_ref)
-        source_node = context.observed[source_ref.side].get(source_id) or context.latest.get(
-            (source_ref.side, source_id)
-        )
+        source_node = context.observed[source_ref.side].get(source_id) or context.latest.get((source_ref.side, source_id))
         node = await repository.upload(
             context.resolve(action.parent),
             action.name,

@@ -110,9 +110,7 @@ class AlfrescoRepository:
         return parse_node(entry)
 
     async def _get_entry(self, node_id: str, operation: str = "get node") -> dict[str, Any]:
-        return await self._http.call(
-            operation, "GET", Api.CORE, f"nodes/{_segment(node_id)}", params={"include": NODE_INCLUDE}
-        )
+        return await self._http.call(operation, "GET", Api.CORE, f"nodes/{_segment(node_id)}", params={"include": NODE_INCLUDE})
 
     async def get(self, node_id: str) -> Node:
         return self._node(await self._get_entry(node_id))
@@ -181,9 +179,7 @@ class AlfrescoRepository:
     async def search_modified_since(self, ancestor_id: str, since: datetime) -> list[Node]:
         """Candidates changed since `since` below the ancestor. Search lags and misses deletes: a hint only."""
         operation = "search modified since"
-        query = (
-            f'ANCESTOR:"{NODE_REF_PREFIX}{_segment(ancestor_id)}" AND cm:modified:["{format_datetime(since)}" TO MAX]'
-        )
+        query = f'ANCESTOR:"{NODE_REF_PREFIX}{_segment(ancestor_id)}" AND cm:modified:["{format_datetime(since)}" TO MAX]'
 
         async def fetch(skip: int, size: int) -> dict[str, Any]:
             document = await self._http.call(
@@ -201,9 +197,7 @@ class AlfrescoRepository:
             return document["list"]
 
         found: list[Node] = []
-        async for entries in pages(
-            operation, fetch, page_size=self.settings.page_size, max_pages=self.settings.max_pages
-        ):
+        async for entries in pages(operation, fetch, page_size=self.settings.page_size, max_pages=self.settings.max_pages):
             found.extend(self._node({"entry": entry}) for entry in entries)
         return found
 
@@ -237,9 +231,7 @@ class AlfrescoRepository:
             return document["list"]
 
         networks: list[Network] = []
-        async for entries in pages(
-            operation, fetch, page_size=self.settings.page_size, max_pages=self.settings.max_pages
-        ):
+        async for entries in pages(operation, fetch, page_size=self.settings.page_size, max_pages=self.settings.max_pages):
             networks.extend(parse_network(entry) for entry in entries)
         return networks
 
@@ -345,9 +337,7 @@ class AlfrescoRepository:
 
     async def restore(self, node_id: str, target_parent_id: str | None = None) -> Node:
         body = {} if target_parent_id is None else {"targetParentId": target_parent_id}
-        document = await self._http.call(
-            "restore", "POST", Api.CORE, f"deleted-nodes/{_segment(node_id)}/restore", json=body
-        )
+        document = await self._http.call("restore", "POST", Api.CORE, f"deleted-nodes/{_segment(node_id)}/restore", json=body)
         return self._node(document)
 
     async def lock(self, node_id: str) -> Node:

@@ -19,9 +19,7 @@ class PagingError(RepositoryError):
     """The server's paging does not terminate or does not advance; the listing cannot be trusted."""
 
 
-async def pages(
-    operation: str, fetch: FetchPage, *, page_size: int, max_pages: int
-) -> AsyncIterator[list[dict[str, Any]]]:
+async def pages(operation: str, fetch: FetchPage, *, page_size: int, max_pages: int) -> AsyncIterator[list[dict[str, Any]]]:
     """Yield each non-empty page's `entry` objects until hasMoreItems is false or a page is empty."""
     skip = 0
     previous_ids: list[Any] | None = None

@@ -41,9 +41,7 @@ def build_client(settings: AlfrescoSettings, transport: httpx.AsyncBaseTransport
             write=settings.write_timeout,
             pool=settings.pool_timeout,
         ),
-        limits=httpx.Limits(
-            max_connections=settings.max_connections, max_keepalive_connections=settings.max_connections
-        ),
+        limits=httpx.Limits(max_connections=settings.max_connections, max_keepalive_connections=settings.max_connections),
         verify=settings.verify_tls,
         transport=transport,
         follow_redirects=False,

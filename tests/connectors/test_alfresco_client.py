@@ -42,9 +42,7 @@ def test_satisfies_the_repository_protocol() -> None:
     assert PASSWORD not in repr(repository.settings)
 
 
-async def test_get_authenticates_with_a_ticket_and_parses_the_node(
-    api: respx.MockRouter, alfresco: AlfrescoRepository
-) -> None:
+async def test_get_authenticates_with_a_ticket_and_parses_the_node(api: respx.MockRouter, alfresco: AlfrescoRepository) -> None:
     entry = node_entry(
         "n1",
         "Spec.txt",
@@ -105,9 +103,7 @@ async def test_get_by_path_accepts_a_node_id_or_reference(api: respx.MockRouter,
     assert route.call_count == 2
 
 
-async def test_library_of_reads_the_path_and_caches_the_library_id(
-    api: respx.MockRouter, alfresco: AlfrescoRepository
-) -> None:
+async def test_library_of_reads_the_path_and_caches_the_library_id(api: respx.MockRouter, alfresco: AlfrescoRepository) -> None:
     library = api.get(f"{CORE}/sites/eng/containers/documentLibrary").mock(return_value=one({"id": "lib-1"}))
     inside = parse_node(node_entry("n1", "Spec.txt", path="/Company Home/Sites/eng/documentLibrary/A/B"))
     top = parse_node(node_entry("n2", "Top.txt"))
@@ -137,9 +133,7 @@ async def test_library_of_fetches_the_path_when_missing(api: respx.MockRouter, a
     assert location == LibraryLocation("eng", "lib-7", "A/Spec.txt")
 
 
-async def test_list_children_walks_three_pages_with_exact_requests(
-    api: respx.MockRouter, alfresco: AlfrescoRepository
-) -> None:
+async def test_list_children_walks_three_pages_with_exact_requests(api: respx.MockRouter, alfresco: AlfrescoRepository) -> None:
     route = api.get(f"{CORE}/nodes/f1/children").mock(
         side_effect=[
             page([node_entry("a", "a"), node_entry("b", "b")], 0, True, 2),
@@ -166,9 +160,7 @@ async def test_list_children_stops_on_an_empty_page(api: respx.MockRouter, alfre
 
 
 async def test_a_server_that_ignores_skip_count_is_refused(api: respx.MockRouter, alfresco: AlfrescoRepository) -> None:
-    api.get(f"{CORE}/nodes/f1/children").mock(
-        return_value=page([node_entry("a", "a"), node_entry("b", "b")], 0, True, 2)
-    )
+    api.get(f"{CORE}/nodes/f1/children").mock(return_value=page([node_entry("a", "a"), node_entry("b", "b")], 0, True, 2))
     with pytest.raises(PagingError, match="skipCount"):
         _ = [nodes async for nodes in alfresco.list_children("f1")]
 
@@ -200,9 +192,7 @@ async def test_a_listing_that_never_ends_hits_the_page_cap(api: respx.MockRouter
 
 
 async def test_create_folder_posts_json(api: respx.MockRouter, alfresco: AlfrescoRepository) -> None:
-    route = api.post(f"{CORE}/nodes/p1/children").mock(
-        return_value=one(node_entry("f2", "New", folder=True, parent="p1"), 201)
-    )
+    route = api.post(f"{CORE}/nodes/p1/children").mock(return_value=one(node_entry("f2", "New", folder=True, parent="p1"), 201))
     node = await alfresco.create_folder("p1", "New", Metadata(title="T", author="A"))
     sent = route.calls.last.request
     assert body(sent) == {"name": "New", "nodeType": "cm:folder", "properties": {"cm:title": "T", "cm:author": "A"}}
@@ -270,9 +260,7 @@ async def test_rename_move_and_metadata(api: respx.MockRouter, alfresco: Alfresc
     assert moved.parent_id == "p2"
 
 
-async def test_ensure_versionable_adds_the_aspect_to_the_full_list(
-    api: respx.MockRouter, alfresco: AlfrescoRepository
-) -> None:
+async def test_ensure_versionable_adds_the_aspect_to_the_full_list(api: respx.MockRouter, alfresco: AlfrescoRepository) -> None:
     api.get(f"{CORE}/nodes/n1").mock(return_value=one(node_entry("n1", "a", aspectNames=["cm:auditable", "cm:titled"])))
     update = api.put(f"{CORE}/nodes/n1").mock(
         return_value=one(node_entry("n1", "a", aspectNames=["cm:auditable", "cm:titled", "cm:versionable"]))
@@ -282,9 +270,7 @@ async def test_ensure_versionable_adds_the_aspect_to_the_full_list(
     assert node.is_versionable is True
 
 
-async def test_ensure_versionable_leaves_a_versionable_node_alone(
-    api: respx.MockRouter, alfresco: AlfrescoRepository
-) -> None:
+async def test_ensure_versionable_leaves_a_versionable_node_alone(api: respx.MockRouter, alfresco: AlfrescoRepository) -> None:
     api.get(f"{CORE}/nodes/n1").mock(return_value=one(node_entry("n1", "a", aspectNames=["cm:versionable"])))
     update = api.put(f"{CORE}/nodes/n1")
     assert (await alfresco.ensure_versionable("n1")).is_versionable is True

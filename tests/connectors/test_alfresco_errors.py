@@ -151,9 +151,7 @@ async def test_each_status_maps_to_its_error_with_a_report(
     assert_no_secrets(exc)
 
 
-async def test_log_id_is_read_from_the_brief_summary_when_absent(
-    api: respx.MockRouter, alfresco: AlfrescoRepository
-) -> None:
+async def test_log_id_is_read_from_the_brief_summary_when_absent(api: respx.MockRouter, alfresco: AlfrescoRepository) -> None:
     api.get(f"{CORE}/nodes/n1").mock(
         return_value=httpx.Response(404, json={"error": {"errorKey": "x", "briefSummary": "07120042 Not found"}})
     )
@@ -181,9 +179,7 @@ async def test_an_expired_ticket_is_renewed_once_and_the_request_replayed(
     api: respx.MockRouter, alfresco: AlfrescoRepository
 ) -> None:
     api.routes["tickets"].mock(side_effect=[ticket_response(TICKET), ticket_response(NEW_TICKET)])
-    route = api.put(f"{CORE}/nodes/n1").mock(
-        side_effect=[one(node_entry("n1", "a")), error(401), one(node_entry("n1", "b"))]
-    )
+    route = api.put(f"{CORE}/nodes/n1").mock(side_effect=[one(node_entry("n1", "a")), error(401), one(node_entry("n1", "b"))])
 
     await alfresco.rename("n1", "a")
     renamed = await alfresco.rename("n1", "b")
@@ -270,9 +266,7 @@ async def test_a_download_cut_mid_stream_is_transient(api: respx.MockRouter, alf
     assert caught.value.report.operation == "download content"
 
 
-async def test_a_download_error_status_maps_before_any_bytes(
-    api: respx.MockRouter, alfresco: AlfrescoRepository
-) -> None:
+async def test_a_download_error_status_maps_before_any_bytes(api: respx.MockRouter, alfresco: AlfrescoRepository) -> None:
     api.get(f"{CORE}/nodes/n1/content").mock(return_value=error(404))
     with pytest.raises(NodeNotFoundError):
         _ = [chunk async for chunk in alfresco.download("n1")]

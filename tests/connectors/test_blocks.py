@@ -41,9 +41,7 @@ def test_defaults_and_block_type() -> None:
     assert block.get_block_type_slug() == "alfresco-connection"
     assert LocalFolderConnection.get_block_type_slug() == "local-folder-connection"
     schema = AlfrescoConnection.model_json_schema()
-    assert {"base_url", "username", "password", "tenant", "connect_timeout", "read_timeout"} <= set(
-        schema["properties"]
-    )
+    assert {"base_url", "username", "password", "tenant", "connect_timeout", "read_timeout"} <= set(schema["properties"])
 
 
 @pytest.mark.parametrize("bad", [{"page_size": 0}, {"page_size": 5000}, {"max_connections": 0}, {"read_timeout": 0}])

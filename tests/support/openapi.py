@@ -23,8 +23,7 @@ import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SKIP_REASON = (
-    "Alfresco's official definitions (../shared/alfresco-openapi/ beside the checkout) are not present; "
-    "contract tests need them"
+    "Alfresco's official definitions (../shared/alfresco-openapi/ beside the checkout) are not present; contract tests need them"
 )
 
 _API_PREFIX = re.compile(r"^/alfresco/api/(?P<tenant>[^/]+)/public/(?P<api>[a-z]+)/versions/1(?P<rest>/.*)?$")
@@ -196,6 +195,5 @@ def validate_response(method: str, url: str, status: int, json_body: Any) -> lis
         return []
     validator = jsonschema.Draft4Validator(_schema_with_definitions(schema, operation.document))
     return [
-        f"{operation.operation_id} {status}: {error.json_path}: {error.message}"
-        for error in validator.iter_errors(json_body)
+        f"{operation.operation_id} {status}: {error.json_path}: {error.message}" for error in validator.iter_errors(json_body)
     ]

@@ -67,7 +67,14 @@ async def _locked_cloud_files(cloud: Repository, members: list[Member]) -> list[
     return locked
 
 
-@flow(name="unsync", flow_run_name="unsync-{item}{slug}")
+def _run_name() -> str:
+    from prefect.runtime import flow_run
+
+    parameters = flow_run.get_parameters()
+    return f"unsync-{parameters.get('slug') or parameters.get('item') or 'nothing'}"
+
+
+@flow(name="unsync", flow_run_name=_run_name)
 async def unsync(item: ItemOrNone = None, slug: ItemOrNone = None, remove_from_cloud: bool = False) -> State[Any]:
     """Stop syncing a direct member (or a whole sync set); the history stays in the run log."""
     log = get_run_logger()

@@ -141,7 +141,8 @@ def _terminate_as_interrupt() -> Iterator[None]:
     def interrupt(_signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
 
-    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    # SIGINT too: a shell starts background jobs with SIGINT ignored, and Python then never raises on Ctrl-C.
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
         yield
     finally:
@@ -163,8 +164,20 @@ def _start_serve(data_dir: Path, interval: float) -> Child:
             env=dict(os.environ),
             cwd=PROJECT_ROOT,
             start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
     return Child(name="serve", process=process, url="", log_path=log_path)
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGTERM it if the demo dies without cleaning up (SIGKILL, a crash).
+
+    Its own process group keeps Ctrl-C in the terminal from reaching it, so this is its only link to the demo.
+    """
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def _start_emulator(data_dir: Path, seed: str, port: int) -> Child:

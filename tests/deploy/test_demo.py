@@ -7,6 +7,7 @@ used is closed: Ctrl-C (here: the end of `--once`) stops every child process.
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -18,19 +19,24 @@ from tests.deploy.support import PROJECT_ROOT, clean_env
 def _run_demo(data_dir: Path, ports: list[int]) -> str:
     argv = [sys.executable, "-m", "ecsync", "demo", "--once", "--interval", "5", "--data-dir", str(data_dir)]
     argv += ["--prefect-port", str(ports[0]), "--onprem-port", str(ports[1]), "--cloud-port", str(ports[2])]
-    result = subprocess.run(
+    process = subprocess.Popen(
         argv,
         cwd=PROJECT_ROOT,
         env=clean_env(),
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
         encoding="utf-8",
-        timeout=300,
         stdin=subprocess.DEVNULL,
     )
-    output = result.stdout + result.stderr
+    try:
+        output, _ = process.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGINT)  # Ctrl-C, so the demo stops its children (a SIGKILL would orphan them)
+        output, _ = process.communicate(timeout=60)
+        raise AssertionError(f"demo did not finish within 300 s:\n{output}") from None
     logs = "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}" for p in sorted((data_dir / "logs").glob("*.log")))
-    assert result.returncode == 0, f"demo exited {result.returncode}:\n{output}\n{logs}"
+    assert process.returncode == 0, f"demo exited {process.returncode}:\n{output}\n{logs}"
     for port in ports:
         assert not port_is_open(port), f"port {port} still open after the demo stopped:\n{output}"
     return output

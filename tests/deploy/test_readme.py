@@ -1,0 +1,61 @@
+"""The README and the deployment files say what the code does: generated parts match, names do not collide."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+
+import yaml
+
+from deployments.serve import FLOW_NAMES, POOL_NAME, SERVED_NAME
+from tests.deploy.support import PROJECT_ROOT
+
+
+def _settings_table_module():  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location("settings_table", PROJECT_ROOT / "docs" / "settings_table.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_readme_settings_table_is_generated_from_the_settings() -> None:
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    assert _settings_table_module().block() in readme, "run: .venv/bin/python docs/settings_table.py --write"
+
+
+def test_readme_keeps_the_two_commands_and_the_screenshot() -> None:
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    assert "make demo" in readme
+    assert "\nmake test\n" in readme
+    assert "(docs/failed-run.png)" in readme
+    assert (PROJECT_ROOT / "docs" / "failed-run.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_prefect_yaml_has_the_four_flows_for_a_work_pool() -> None:
+    config = yaml.safe_load((PROJECT_ROOT / "prefect.yaml").read_text())
+    deployments = config["deployments"]
+    flows = [d["entrypoint"].rsplit(":", 1)[1].replace("_", "-") for d in deployments]
+    assert sorted(flows) == sorted(FLOW_NAMES)
+    assert {d["name"] for d in deployments} == {POOL_NAME} != {SERVED_NAME}
+    for deployment in deployments:
+        assert (PROJECT_ROOT / deployment["entrypoint"].split(":")[0]).is_file()
+        assert deployment["work_pool"]["name"] == "ecsync"
+        assert deployment["concurrency_limit"]["collision_strategy"] == "ENQUEUE"
+    assert "set_working_directory" in str(config["pull"])
+    reconcile = next(d for d in deployments if d["entrypoint"].endswith(":reconcile"))
+    assert reconcile["schedules"], "reconcile runs on a schedule"
+
+
+def test_no_machine_paths_in_tracked_files() -> None:
+    tracked = subprocess.run(["git", "ls-files"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=False).stdout.split()
+    owned = ("README.md", "prefect.yaml", "deployments/", "docs/", "ecsync/cli.py", "ecsync/demo.py", "tests/deploy/")
+    mine = [p for p in tracked if p.startswith(owned) and p != "tests/deploy/test_readme.py"]
+    assert "README.md" in mine
+    for name in mine:
+        path = PROJECT_ROOT / name
+        if path.suffix == ".png" or not path.is_file():
+            continue
+        text = path.read_text(errors="replace")
+        for marker in ("/work/", "/tmp/", "/home/", "/root/"):
+            assert marker not in text, f"{name} names a machine path ({marker})"

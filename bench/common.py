@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = Path(__file__).resolve().parent / "results"
+RESULTS = Path(os.environ.get("ECSYNC_BENCH_RESULTS") or Path(__file__).resolve().parent / "results")
+"""Where JSON results go; the smoke tests point it at a temporary folder so they never replace real figures."""
 KIB = 1024
 MIB = 1024 * 1024
 
@@ -218,7 +219,7 @@ def write_results(name: str, payload: dict[str, Any]) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(payload, indent=2, default=str))
-    print(f"results written to {path.relative_to(ROOT)}", flush=True)
+    print(f"results written to {path}", flush=True)
     return path
 
 

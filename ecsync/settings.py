@@ -28,7 +28,9 @@ class Settings(BaseSettings):
     retry_backoff_seconds: float = Field(default=1.0, ge=0, description="First retry delay; doubles each time.")
     chunk_size: int = Field(default=1024 * 1024, ge=4096, description="Bytes per streamed content chunk.")
     lease_seconds: int = Field(
-        default=3600, ge=10, description="How long a run holds a sync set before another may take it over."
+        default=120,
+        ge=10,
+        description="Lease expiry: a live run renews it every third of this; a killed run's lease lapses after it.",
     )
     lease_wait_seconds: float = Field(
         default=0, ge=0, description="How long a run waits for another run of the same sync set to finish."

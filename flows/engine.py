@@ -11,16 +11,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from prefect import get_run_logger
 from prefect.artifacts import acreate_progress_artifact, aupdate_progress_artifact
 from prefect.exceptions import MissingContextError
 
 from connectors.base import Node, Repository
-from connectors.errors import ErrorCode, NodeNotFoundError, RepositoryError, Side, TransientError
+from connectors.errors import ErrorCode, NameClashError, NodeNotFoundError, RepositoryError, Side, TransientError
 from ecsync.settings import Settings, get_settings
 from flows.records import (
     base_fields,
@@ -38,12 +38,13 @@ from sync.model import CLOUD, CREATES, ONPREM, Action, ActionKind, Observation, 
 from sync.names import name_key
 from sync.planner import plan as make_plan
 from tasks.connections import opened_repositories
-from tasks.retry import retry_options
+from tasks.retry import call_with_retries, retry_options
 from tasks.scan import TreeScan, gather_bounded, scan_folder, scan_tree
 from tasks.streaming import hash_stream
 from tasks.transfer import RunContext, UnresolvedRef, action_label, compare_content, transfer
 
 K = ActionKind
+T = TypeVar("T")
 FREEING = frozenset({K.RENAME, K.MOVE, K.DELETE})
 """Actions that free a name; a later create or rename may need that name, so they keep plan order."""
 NAMESPACE = FREEING | CREATES
@@ -88,22 +89,82 @@ def _logger() -> Any:
         return logging.getLogger("ecsync")
 
 
+FINAL_STATES = frozenset({"COMPLETED", "FAILED", "CRASHED", "CANCELLED"})
+
+
+async def holder_is_dead(holder: str | None) -> bool:
+    """True when Prefect says the lease holder's flow run is over (a worker marks a killed child Crashed).
+
+    Only a holder that is a flow run id Prefect knows can be judged; anything else (a local run, an
+    unreachable API) is presumed alive and its lease runs out by expiry instead.
+    """
+    if not holder:
+        return False
+    try:
+        run_id = uuid.UUID(holder)
+    except ValueError:
+        return False
+    try:
+        from prefect.client.orchestration import get_client
+        from prefect.exceptions import ObjectNotFound
+
+        async with get_client() as client:
+            try:
+                run = await client.read_flow_run(run_id)
+            except ObjectNotFound:
+                return True
+    except Exception:
+        return False
+    state = run.state
+    return state is not None and state.type.value in FINAL_STATES
+
+
+async def _renew(database_url: str, sync_set_id: int, run_id: str, seconds: int) -> None:
+    """The heartbeat: push the lease's expiry forward every third of its length while the run lives."""
+    log = _logger()
+    while True:
+        await asyncio.sleep(max(seconds / 3, 1.0))
+        try:
+            renewed = await asyncio.to_thread(store.acquire_lease, database_url, sync_set_id, run_id, seconds)
+        except Exception as exc:  # a database hiccup: the next beat tries again before expiry
+            log.warning("Could not renew the lease of sync set %s: %s", sync_set_id, exc)
+            continue
+        if not renewed:
+            log.error("Lost the lease of sync set %s to another run", sync_set_id)
+            return
+
+
 @contextlib.asynccontextmanager
 async def leased(database_url: str, sync_set: SyncSet, run_id: str, settings: Settings) -> AsyncIterator[None]:
-    """Hold the sync set for this run; wait up to `lease_wait_seconds` for another run to finish."""
+    """Hold the sync set for this run; wait up to `lease_wait_seconds` for another run to finish.
+
+    The lease is short (`lease_seconds`) and renewed by a heartbeat while this run lives, so a run killed
+    with SIGKILL blocks its sync set for at most `lease_seconds`; a holder Prefect reports as finished
+    (Crashed, Failed, Cancelled, Completed) is taken over at once.
+    """
     assert sync_set.id is not None
+    seconds = settings.lease_seconds
     deadline = asyncio.get_running_loop().time() + settings.lease_wait_seconds
-    while not store.acquire_lease(database_url, sync_set.id, run_id, settings.lease_seconds):
+    while not store.acquire_lease(database_url, sync_set.id, run_id, seconds):
+        holder, until = store.lease_holder(database_url, sync_set.id)
+        if holder is not None and await holder_is_dead(holder):
+            if store.take_over_lease(database_url, sync_set.id, run_id, holder, seconds):
+                _logger().warning("Took over sync set %r from run %s, which is no longer running", sync_set.slug, holder)
+                break
+            continue
         if asyncio.get_running_loop().time() >= deadline:
-            holder, until = store.lease_holder(database_url, sync_set.id)
             raise SyncBusy(
                 f"Sync set {sync_set.slug!r} is being changed by run {holder} (lease until {until}); "
                 "this run changed nothing and the next one will pick up"
             )
         await asyncio.sleep(1.0)
+    heartbeat = asyncio.create_task(_renew(database_url, sync_set.id, run_id, seconds))
     try:
         yield
     finally:
+        heartbeat.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await heartbeat
         store.release_lease(database_url, sync_set.id, run_id)
 
 
@@ -167,11 +228,16 @@ class SyncSetRun:
         self.outcomes: list[Outcome] = []
         self.root_path: str | None = None
         self._base_cache: dict[int | None, Member] = {}
+        self._in_flight: dict[int, dict[str, Any]] = {}
         self.account: str | None = None
         opts = retry_options(settings.task_retries, settings.retry_backoff_seconds)
         self.transfer_task = transfer.with_options(**opts)
         self.scan_task = scan_folder.with_options(**opts)
         self.compare_task = compare_content.with_options(**opts)
+
+    async def _retried(self, call: Callable[[], Awaitable[T]], what: str) -> T:
+        """A repository call made outside a task run, retried on transient failures like a task would be."""
+        return await call_with_retries(call, self.settings.task_retries, self.settings.retry_backoff_seconds, what)
 
     # ------------------------------------------------------------------ recovery
     async def recover_intents(self, members: list[Member]) -> None:
@@ -182,8 +248,12 @@ class SyncSetRun:
                 continue
             adopted = False
             if intent.get("kind") in (K.UPLOAD.value, K.CREATE_FOLDER.value):
-                with contextlib.suppress(RepositoryError):
-                    adopted = await self._adopt(member, intent)
+                try:
+                    adopted = await self._retried(lambda m=member, i=intent: self._adopt(m, i), "adopt a half-done create")
+                except TransientError:
+                    raise  # keep the intent: clearing it now would turn the node made into a name clash later
+                except RepositoryError:
+                    adopted = False
             if not adopted:
                 store.update_member(self.db, member.id, intent=None, intent_at=None)
             self.log.info(
@@ -195,39 +265,78 @@ class SyncSetRun:
             )
 
     async def _adopt(self, member: Member, intent: dict[str, Any]) -> bool:
+        return await self._adopted_node(member, intent) is not None
+
+    async def _adopted_node(self, member: Member, intent: dict[str, Any]) -> tuple[Node, str | None] | None:
+        """The node an earlier attempt of this create made, recorded as the member's pair; None if there is none.
+
+        A file is adopted only when its bytes equal the source's; a folder only while it is empty (a create
+        whose record was lost cannot have children yet: they wait for it), so a stranger's node is never taken.
+        """
         side: Side = intent["side"]
         source_side: Side = intent["source_side"]
         repository = self.repositories[side]
         wanted = name_key(intent["name"])
         found: Node | None = None
-        async for page in repository.list_children(intent["parent_id"]):
-            found = next((node for node in page if name_key(node.name) == wanted), found)
+        made_id = intent.get("made_id")
+        if made_id:  # the create succeeded and said which node it made: that one is certainly ours
+            with contextlib.suppress(NodeNotFoundError):
+                found = await repository.get(made_id)
         if found is None:
-            return False
+            async for page in repository.list_children(intent["parent_id"]):
+                found = next((node for node in page if name_key(node.name) == wanted), found)
+        if found is None:
+            return None
         with store.session_scope(self.db) as session:
             paired = store.active_member_for_cloud(session, [found.id]) if side == CLOUD else []
             paired += store.active_member_for_onprem(session, [found.id]) if side == ONPREM else []
         if any(other.id != member.id for other, _ in paired):
-            return False
+            return None
         source = await self.repositories[source_side].get(intent["source_id"])
         sha: str | None = None
         if not found.is_folder:
             if source.is_folder:
-                return False
+                return None
             made_sha, _ = await hash_stream(repository.download(found.id))
             source_sha, _ = await hash_stream(self.repositories[source_side].download(source.id))
             if made_sha != source_sha:
-                return False
+                return None
             sha = made_sha
         elif not source.is_folder:
-            return False
+            return None
+        elif found.id != made_id:
+            async for page in repository.list_children(found.id):
+                if page:
+                    return None
         values = {
             **base_fields(side, found, sha),
             **base_fields(source_side, source, sha),
             **synced_fields(self.run_id),
         }
+        assert member.id is not None
         store.update_member(self.db, member.id, **values)
-        return True
+        return found, sha
+
+    async def _adopt_after_clash(self, action: Action, context: RunContext, member_id: int) -> Node | None:
+        """A create that met its own name: an earlier attempt whose answer was lost (a dropped connection
+        after the server made the node) made it. Adopt that node instead of failing with a name clash."""
+        member = next((m for m in store.members_of(self.db, self.sync_set.id or 0) if m.id == member_id), None)
+        if member is None or not member.intent or "source_id" not in member.intent or "parent_id" not in member.intent:
+            return None
+        try:
+            adopted = await self._retried(lambda: self._adopted_node(member, member.intent or {}), "adopt after a name clash")
+        except RepositoryError:
+            return None
+        if adopted is None:
+            return None
+        node, sha = adopted
+        if sha is not None:
+            context.sha[(action.side, node.id)] = sha
+            context.sha[(member.intent["source_side"], member.intent["source_id"])] = sha
+        context.created[(action.side, action.new_member or action.member)] = node
+        context.remember(action.side, node)
+        self.log.info("Adopted %s %s made by an earlier attempt whose answer was lost", action.side, node.name)
+        return node
 
     # ------------------------------------------------------------------ scan
     async def scan(self, members: list[Member]) -> tuple[Observation, Observation]:
@@ -236,7 +345,10 @@ class SyncSetRun:
         onprem_nodes: dict[str, Node] = {}
         onprem_listed: set[str] = set()
         direct = [m for m in members if m.direct and m.onprem_id]
-        fetched = await gather_bounded((self.repositories[ONPREM].get(m.onprem_id) for m in direct), concurrency)
+        fetched = await gather_bounded(
+            (self._retried(lambda m=m: self.repositories[ONPREM].get(m.onprem_id), "read a direct member") for m in direct),
+            concurrency,
+        )
         for member, result in zip(direct, fetched, strict=True):
             if isinstance(result, NodeNotFoundError):
                 if member.op_parent_id:
@@ -431,11 +543,25 @@ class SyncSetRun:
         except UnresolvedRef as exc:
             self._skipped(action, str(exc))
             return False
+        except NameClashError as exc:
+            adopted = None
+            if action.kind in (K.UPLOAD, K.CREATE_FOLDER) and member_id is not None:
+                adopted = await self._adopt_after_clash(action, context, member_id)
+            if adopted is None:
+                self._failed(action, exc, plan, member_id)
+                return False
+            node = adopted
         except RepositoryError as exc:
             self._failed(action, exc, plan, member_id)
             return False
         if member_id is not None:
             values: dict[str, Any] = {"intent": None, "intent_at": None}
+            intent = self._in_flight.pop(member_id, None)
+            if action.kind in (K.UPLOAD, K.CREATE_FOLDER) and node is not None and intent is not None:
+                # Until RECORD_BASE pairs the two nodes, only the intent knows this node is ours: keep it, with
+                # the id made, so a run killed in between adopts the node instead of meeting it as a name clash.
+                values["intent"] = {**intent, "made_id": node.id}
+                values.pop("intent_at")
             if action.kind is K.LOCK:
                 values["locked_by_sync"] = True
             elif action.kind is K.UNLOCK:
@@ -473,25 +599,32 @@ class SyncSetRun:
             intent["source_id"] = context.resolve(action.source)
         member_id = self.member_ids.get(action.member)
         if member_id is None and action.kind in (K.UPLOAD, K.CREATE_FOLDER) and action.source is not None:
-            source_id = intent.get("source_id")
-            if source_id is None:
-                return None
-            source_side = action.source.side
-            source_node = context.observed[source_side].get(source_id) or context.latest.get((source_side, source_id))
-            row = Member(
-                sync_set_id=self.sync_set.id or 0,
-                kind=member_kind(action.is_folder),
-                direct=action.direct,
-                rel_path=relative_path(source_node, self.root_path) if source_node else action.name or "",
-                intent=intent,
-                intent_at=utcnow(),
-                **{f"{source_side}_id": source_id},
-            )
-            member_id = store.insert_member(self.db, row)
-            self.member_ids[action.member] = member_id
-            return member_id
-        if member_id is not None:
+            member_id = self._insert_intended(action, context, intent)
+        elif member_id is not None:
             store.update_member(self.db, member_id, intent=intent, intent_at=utcnow())
+        if member_id is not None:
+            self._in_flight[member_id] = intent
+        return member_id
+
+    def _insert_intended(self, action: Action, context: RunContext, intent: dict[str, Any]) -> int | None:
+        """The row of a new pair, written with its intent before the create is sent."""
+        assert action.source is not None
+        source_id = intent.get("source_id")
+        if source_id is None:
+            return None
+        source_side = action.source.side
+        source_node = context.observed[source_side].get(source_id) or context.latest.get((source_side, source_id))
+        row = Member(
+            sync_set_id=self.sync_set.id or 0,
+            kind=member_kind(action.is_folder),
+            direct=action.direct,
+            rel_path=relative_path(source_node, self.root_path) if source_node else action.name or "",
+            intent=intent,
+            intent_at=utcnow(),
+            **{f"{source_side}_id": source_id},
+        )
+        member_id = store.insert_member(self.db, row)
+        self.member_ids[action.member] = member_id
         return member_id
 
     def _record_base(self, action: Action, context: RunContext) -> bool:
@@ -584,7 +717,7 @@ class SyncSetRun:
 
     # ------------------------------------------------------------------ whole run
     async def run(self) -> RunResult:
-        self.account = await self.repositories[ONPREM].whoami()
+        self.account = await self._retried(self.repositories[ONPREM].whoami, "whoami")
         members = store.members_of(self.db, self.sync_set.id or 0)
         if any(m.intent for m in members):
             await self.recover_intents(members)

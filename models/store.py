@@ -40,6 +40,18 @@ def acquire_lease(url: str, sync_set_id: int, run_id: str, seconds: int) -> bool
         return result.rowcount == 1  # type: ignore[attr-defined]
 
 
+def take_over_lease(url: str, sync_set_id: int, run_id: str, dead_holder: str, seconds: int) -> bool:
+    """Take the sync set from a holder known to be dead, unless it changed hands meanwhile (one atomic UPDATE)."""
+    with session_scope(url) as session:
+        result = session.execute(
+            update(SyncSet)
+            .where(col(SyncSet.id) == sync_set_id)
+            .where(col(SyncSet.lease_owner) == dead_holder)
+            .values(lease_owner=run_id, lease_expires_at=utcnow() + timedelta(seconds=seconds))
+        )
+        return result.rowcount == 1  # type: ignore[attr-defined]
+
+
 def release_lease(url: str, sync_set_id: int, run_id: str) -> None:
     with session_scope(url) as session:
         session.execute(
@@ -126,9 +138,7 @@ def set_intent(url: str, member_id: int, intent: dict[str, Any] | None) -> None:
     """Write (or clear, with None) the action in flight before (after) its side-effecting call."""
     with session_scope(url) as session:
         session.execute(
-            update(Member)
-            .where(col(Member.id) == member_id)
-            .values(intent=intent, intent_at=utcnow() if intent else None)
+            update(Member).where(col(Member.id) == member_id).values(intent=intent, intent_at=utcnow() if intent else None)
         )
 
 
@@ -163,9 +173,7 @@ def mark_requested(url: str, member_ids: Iterable[int]) -> None:
 
 def pending_intents(url: str, sync_set_id: int) -> list[Member]:
     with session_scope(url) as session:
-        statement = (
-            select(Member).where(Member.sync_set_id == sync_set_id).where(col(Member.intent).is_not(None))
-        )
+        statement = select(Member).where(Member.sync_set_id == sync_set_id).where(col(Member.intent).is_not(None))
         return list(session.exec(statement))
 
 

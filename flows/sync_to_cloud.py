@@ -17,6 +17,7 @@ from flows.validation import SyncRefused, check_network_membership, validate_set
 from models import store
 from models.tables import Member, MemberStatus, SyncSet, SyncSetState
 from tasks.connections import open_repository, opened_repositories
+from tasks.retry import call_with_retries
 
 
 def _run_name() -> str:
@@ -44,7 +45,8 @@ async def sync_to_cloud(
     await tag_current_run(sync_set_tag(slug))
     url = database_url()
     folder_path = "/".join(part for part in destination.folder.replace("\\", "/").split("/") if part)
-    try:
+
+    async def prepare() -> tuple[Any, str, Any]:
         home = await open_repository(cloud_connection, "cloud")
         try:
             await check_network_membership(home, destination)
@@ -59,6 +61,11 @@ async def sync_to_cloud(
                 target = setup.target_parent
                 for name in setup.missing_folders:
                     target = await cloud.create_folder(target.id, name)
+        return setup, owner, target
+
+    settings = get_settings()
+    try:  # validation is read-only and folder creation resumes where it stopped, so a transient fault is retried
+        setup, owner, target = await call_with_retries(prepare, settings.task_retries, settings.retry_backoff_seconds, "setup")
     except SyncRefused as exc:
         return refused(str(exc))
     except RepositoryError as exc:
@@ -105,7 +112,7 @@ async def sync_to_cloud(
                 )
             )
     try:
-        result = await run_sync_set(url, slug, settings=get_settings())
+        result = await run_sync_set(url, slug, settings=settings)
     except SyncBusy as exc:
         return refused(str(exc))
     return final_state(result)

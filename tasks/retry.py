@@ -6,11 +6,16 @@ the member's failure and hides it from the user.
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from prefect.tasks import exponential_backoff
 
 from connectors.errors import RepositoryError
+
+T = TypeVar("T")
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -35,3 +40,23 @@ def retry_options(retries: int, backoff_seconds: float) -> dict[str, Any]:
         "retry_jitter_factor": 0.5 if backoff_seconds else None,
         "retry_condition_fn": retry_transient_only,
     }
+
+
+async def call_with_retries(call: Callable[[], Awaitable[T]], retries: int, backoff_seconds: float, what: str = "call") -> T:
+    """Await `call()`, again after a transient failure, at most `retries` more times with doubling delays.
+
+    For the few repository calls a run makes outside task runs (validation at setup, `whoami`, reading the
+    direct members, adopting a half-done create): without this, one 503 there fails or blinds the whole run,
+    where the same fault inside a task run is retried.
+    """
+    delay = backoff_seconds
+    for attempt in range(retries + 1):
+        try:
+            return await call()
+        except Exception as exc:
+            if attempt >= retries or not is_transient(exc):
+                raise
+            logging.getLogger("ecsync").info("%s failed transiently (attempt %d), retrying: %s", what, attempt + 1, exc)
+        await asyncio.sleep(delay)
+        delay *= 2
+    raise AssertionError("unreachable")  # pragma: no cover

@@ -20,6 +20,14 @@ SERVED_NAME = "local"
 POOL_NAME = "pool"
 """Deployment name of every flow in `prefect.yaml` (for workers); kept here so the two never collide."""
 
+SCHEDULE_SUFFIX = "-schedule"
+"""The scheduled sweep is a deployment of its own (`reconcile/local-schedule`, `reconcile/pool-schedule`).
+
+A sweep that finds the previous one still running is cancelled (it would only redo the same work), while a
+reconcile somebody asks for (`reconcile/local`) must neither be cancelled nor queue behind a backlog of sweeps.
+Prefect applies one concurrency policy per deployment, so the two uses get one deployment each.
+"""
+
 FLOW_NAMES = ("sync-to-cloud", "reconcile", "request-sync", "unsync")
 
 DEFAULT_INTERVAL_SECONDS = 300
@@ -35,28 +43,28 @@ class ServeOptions:
     schedule: bool = True
 
 
-def _limit(limit: int) -> object:
-    """ENQUEUE: a run over the limit waits for a slot instead of being cancelled (nobody's request is lost)."""
+def _limit(limit: int, *, cancel_new: bool = False) -> object:
+    """ENQUEUE: a run over the limit waits for a slot (nobody's request is lost); CANCEL_NEW for the sweep."""
     from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 
-    return ConcurrencyLimitConfig(limit=limit, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE)
+    strategy = ConcurrencyLimitStrategy.CANCEL_NEW if cancel_new else ConcurrencyLimitStrategy.ENQUEUE
+    return ConcurrencyLimitConfig(limit=limit, collision_strategy=strategy)
 
 
 def build_deployments(options: ServeOptions) -> list[RunnerDeployment]:
-    """The four served deployments.
+    """The four flows as served deployments, plus reconcile's schedule as a deployment of its own.
 
-    Reconcile has a limit of one run at a time: a sweep of every sync set must not overlap the previous
-    sweep (two sweeps would only collide on the sync sets' leases). The per-sync-set lease in the sync
-    state keeps any two runs from changing one sync set at once, whatever these limits say.
+    The scheduled sweep runs one at a time and a tick that finds the previous sweep still running is
+    cancelled (see SCHEDULE_SUFFIX). The per-sync-set lease in the sync state keeps any two runs from
+    changing one sync set at once, whatever these limits say.
     """
     from flows.reconcile import reconcile
     from flows.request_sync import request_sync
     from flows.sync_to_cloud import sync_to_cloud
     from flows.unsync import unsync
 
-    interval = timedelta(seconds=options.interval_seconds) if options.schedule else None
     per_flow = max(1, options.limit)
-    return [
+    deployments = [
         sync_to_cloud.to_deployment(
             name=SERVED_NAME,
             description="Set up a sync: push on-prem items to a cloud network, site and folder.",
@@ -64,9 +72,8 @@ def build_deployments(options: ServeOptions) -> list[RunnerDeployment]:
         ),
         reconcile.to_deployment(
             name=SERVED_NAME,
-            interval=interval,
-            description="Carry every change since the last run, both ways (one sync set, or all of them).",
-            concurrency_limit=_limit(1),
+            description="Carry every change since the last run, both ways (one sync set, or all of them), now.",
+            concurrency_limit=_limit(per_flow),
         ),
         request_sync.to_deployment(
             name=SERVED_NAME,
@@ -79,6 +86,15 @@ def build_deployments(options: ServeOptions) -> list[RunnerDeployment]:
             concurrency_limit=_limit(per_flow),
         ),
     ]
+    if options.schedule:
+        sweep = reconcile.to_deployment(
+            name=SERVED_NAME + SCHEDULE_SUFFIX,
+            interval=timedelta(seconds=options.interval_seconds),
+            description="The schedule: every active sync set, one sweep at a time (a tick during a sweep is skipped).",
+            concurrency_limit=_limit(1, cancel_new=True),
+        )
+        deployments.append(sweep)
+    return deployments
 
 
 def serve_all(options: ServeOptions) -> None:

@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from deployments.serve import SERVED_NAME
+from deployments.serve import FLOW_NAMES, SCHEDULE_SUFFIX, SERVED_NAME
 from deployments.trigger import PrefectApi, state_of
 from ecsync.processes import Child, free_port, port_is_open, start_emulator, start_prefect_server
 
@@ -325,9 +325,9 @@ def _walkthrough(options: DemoOptions, server: Child, onprem_child: Child, cloud
         _register_blocks(onprem_child, cloud_child)
     with PrefectApi(server.extra["api_url"]) as api:
         with console.status("Waiting for the served deployments..."):
-            names = [(flow, SERVED_NAME) for flow in ("sync-to-cloud", "reconcile", "request-sync", "unsync")]
+            names = [(flow, SERVED_NAME) for flow in FLOW_NAMES] + [("reconcile", SERVED_NAME + SCHEDULE_SUFFIX)]
             found = api.wait_for_deployments(names)
-        ids = {key.split("/")[0]: value for key, value in found.items()}
+        ids = {key.split("/")[0]: value for key, value in found.items() if key.endswith(f"/{SERVED_NAME}")}
         console.print(f"[green]✓[/] Serving {', '.join(sorted(found))} (reconcile every {options.interval_seconds:g}s)")
         ok = _set_up_or_reconcile(api, ids)
         onprem, cloud = Alfresco(onprem_child.url, "-default-"), Alfresco(cloud_child.url, "acme.com")

@@ -7,7 +7,7 @@ import subprocess
 
 import yaml
 
-from deployments.serve import FLOW_NAMES, POOL_NAME, SERVED_NAME
+from deployments.serve import FLOW_NAMES, POOL_NAME, SCHEDULE_SUFFIX, SERVED_NAME
 from tests.deploy.support import PROJECT_ROOT
 
 
@@ -35,16 +35,20 @@ def test_readme_keeps_the_two_commands_and_the_screenshot() -> None:
 def test_prefect_yaml_has_the_four_flows_for_a_work_pool() -> None:
     config = yaml.safe_load((PROJECT_ROOT / "prefect.yaml").read_text())
     deployments = config["deployments"]
-    flows = [d["entrypoint"].rsplit(":", 1)[1].replace("_", "-") for d in deployments]
+    on_demand = [d for d in deployments if d["name"] == POOL_NAME]
+    flows = [d["entrypoint"].rsplit(":", 1)[1].replace("_", "-") for d in on_demand]
     assert sorted(flows) == sorted(FLOW_NAMES)
-    assert {d["name"] for d in deployments} == {POOL_NAME} != {SERVED_NAME}
+    for deployment in on_demand:
+        assert deployment["concurrency_limit"]["collision_strategy"] == "ENQUEUE"
+        assert not deployment.get("schedules")
+    (sweep,) = [d for d in deployments if d["name"] == POOL_NAME + SCHEDULE_SUFFIX]
+    assert sweep["entrypoint"].endswith(":reconcile") and sweep["schedules"]
+    assert sweep["concurrency_limit"] == {"limit": 1, "collision_strategy": "CANCEL_NEW"}
     for deployment in deployments:
+        assert not deployment["name"].startswith(SERVED_NAME), "served and pool deployments must not collide"
         assert (PROJECT_ROOT / deployment["entrypoint"].split(":")[0]).is_file()
         assert deployment["work_pool"]["name"] == "ecsync"
-        assert deployment["concurrency_limit"]["collision_strategy"] == "ENQUEUE"
     assert "set_working_directory" in str(config["pull"])
-    reconcile = next(d for d in deployments if d["entrypoint"].endswith(":reconcile"))
-    assert reconcile["schedules"], "reconcile runs on a schedule"
 
 
 def test_no_machine_paths_in_tracked_files() -> None:

@@ -75,6 +75,22 @@ def save_connections(
     return names
 
 
+async def asave_connections(
+    emulators: dict[str, Child], *, user: str = "admin", password: str = "admin", suffix: str = ""
+) -> dict[str, str]:
+    """`save_connections` for async tests (a block's `save` only returns a coroutine inside an event loop)."""
+    from connectors.blocks import AlfrescoConnection
+
+    names = {"onprem": f"onprem{suffix}", "cloud": f"cloud{suffix}"}
+    await AlfrescoConnection(
+        base_url=emulators["onprem"].url, username=user, password=password, tenant="-default-", read_timeout=30
+    ).asave(names["onprem"], overwrite=True)
+    await AlfrescoConnection(
+        base_url=emulators["cloud"].url, username=user, password=password, tenant="acme.com", read_timeout=30
+    ).asave(names["cloud"], overwrite=True)
+    return names
+
+
 @pytest.fixture(scope="session")
 def connections(prefect_server: Child, emulators: dict[str, Child]) -> dict[str, str]:
     return save_connections(emulators)

@@ -131,7 +131,7 @@ def counting_local(root: str, label: str, counter: ByteCounter) -> Any:
     return CountingLocalRepository(root, label=label)
 
 
-def create_local_sync_set(database_url: str, slug: str, a_root: str, b_root: str, folder: str) -> None:
+def create_local_sync_set(database_url: str, slug: str, a_root: str, b_root: str, folder: str, a_node: Any = None) -> None:
     """The sync set and its direct member row, as `flows/sync_to_cloud.py` writes them after validation.
 
     `sync-to-cloud` itself wants Alfresco site paths, so for two plain folders the rows are made here:
@@ -143,7 +143,7 @@ def create_local_sync_set(database_url: str, slug: str, a_root: str, b_root: str
 
     a = LocalRepository(a_root, label="onprem")
     b = LocalRepository(b_root, label="cloud")
-    node = asyncio.run(a.get_by_path(folder))
+    node = a_node or asyncio.run(a.get_by_path(folder))
     with store.session_scope(database_url) as session:
         sync_set = SyncSet(
             slug=slug,
@@ -187,10 +187,10 @@ async def seed_local_members(database_url: str, slug: str, a_root: str, b_root: 
     from models import store
     from models.tables import Member
 
-    create_local_sync_set(database_url, slug, a_root, b_root, folder)
     a = LocalRepository(a_root, label="onprem")
     b = LocalRepository(b_root, label="cloud")
     a_node = await a.get_by_path(folder)
+    create_local_sync_set(database_url, slug, a_root, b_root, folder, a_node)
     b_node = await b.get_by_path(folder)
     sync_set = store.get_sync_set(database_url, slug)
     assert sync_set is not None and sync_set.id is not None

@@ -370,7 +370,7 @@ def run_demo(options: DemoOptions) -> int:
                 console.print("Running; press Ctrl-C to stop everything.")
                 while (dead := stack.dead()) is None:
                     time.sleep(1)
-                console.print(f"[red]{dead.name} stopped unexpectedly[/]; its log ends:\n{dead.log_tail()}", markup=False)
+                console.print(f"[red]{dead.name} stopped unexpectedly[/]; its log ends:\n{escape(dead.log_tail())}")
                 ok = False
         except KeyboardInterrupt:
             console.print("\nStopping...")

@@ -7,6 +7,7 @@ by the server before any run exists.
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ import pytest
 from deployments.serve import SERVED_NAME
 from deployments.trigger import PrefectApi, RunRefused, state_of
 from ecsync.processes import Child, start_emulator, start_prefect_server
-from tests.deploy.support import Rest, clean_env, save_blocks, spawn
+from tests.deploy.support import CLOUD_WEB_URL_TEMPLATE, PROJECT_ROOT, Rest, clean_env, spawn
 
 
 @pytest.fixture
@@ -32,13 +33,26 @@ def served(tmp_path: Path) -> Iterator[dict[str, object]]:
         cloud = start_emulator("cloud", None, tmp_path / "cloud.log")
         children.append(cloud)
         api_url = server.extra["api_url"]
-        save_blocks(api_url, onprem.url, cloud.url)
         env = clean_env(
             PREFECT_API_URL=api_url,
             PREFECT_HOME=str(tmp_path / "prefect-client"),
             ECSYNC_DATABASE_URL=f"sqlite:///{tmp_path / 'sync-state.db'}",
             ECSYNC_DATA_DIR=str(tmp_path / "data"),
+            PREFECT_RUNNER_POLL_FREQUENCY="1",
         )
+        # The README's command for saving the connection blocks, passwords from the environment.
+        register = [sys.executable, "-m", "ecsync", "register-blocks", "--onprem-url", onprem.url]
+        register += ["--cloud-url", cloud.url, "--cloud-network", "acme.com", "--web-url-template", CLOUD_WEB_URL_TEMPLATE]
+        result = subprocess.run(
+            register,
+            env={**env, "ECSYNC_ONPREM_PASSWORD": "admin", "ECSYNC_CLOUD_PASSWORD": "admin"},
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
         argv = [sys.executable, "-m", "ecsync", "serve", "--no-schedule", "--limit", "2"]
         children.append(spawn("serve", argv, env, tmp_path / "serve.log"))
         yield {"api_url": api_url, "onprem": onprem, "cloud": cloud, "serve": children[-1]}

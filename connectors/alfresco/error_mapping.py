@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import ssl
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -104,9 +105,34 @@ def error_for_status(operation: str, request: httpx.Request, status: int, body: 
     return error_class(f"{operation}: {text}", report)
 
 
+def _tls_verification_failure(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+    """The certificate-verification error behind an httpx failure, if that is what it was."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def error_for_transport(operation: str, request: httpx.Request, exc: httpx.HTTPError) -> RepositoryError:
-    """Time-outs, refused or dropped connections and bodies cut mid-stream: all worth a retry."""
+    """Time-outs, refused or dropped connections and bodies cut mid-stream: all worth a retry.
+
+    Except a certificate that does not verify: retrying cannot change the server's certificate, and calling
+    it "could not be reached" sends an administrator looking at the network instead of at the trust store.
+    It is an AUTHENTICATION_ERROR (the server could not prove who it is), never retried.
+    """
     report = report_for(operation, request, None)
+    tls = _tls_verification_failure(exc)
+    if tls is not None:
+        reason = getattr(tls, "verify_message", None) or "the certificate is not trusted"
+        return AuthenticationError(
+            f"{operation}: TLS certificate verification failed ({reason}); trust the server's certificate "
+            "authority or fix its certificate",
+            report,
+        )
     if isinstance(exc, httpx.TimeoutException):
         text = "the server did not answer in time"
     elif isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):

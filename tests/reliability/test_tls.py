@@ -15,7 +15,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from connectors.blocks import AlfrescoConnection
-from connectors.errors import RepositoryError
+from connectors.errors import AuthenticationError, ErrorCode
+from tasks.retry import call_with_retries
 
 
 def self_signed(directory: Path) -> tuple[Path, Path]:
@@ -53,11 +54,23 @@ async def test_a_self_signed_server_is_refused_by_default(tmp_path):
         connection = AlfrescoConnection(base_url=f"https://127.0.0.1:{server.server_address[1]}", username="u", password="p")
         assert connection.verify_tls is True
         repository = connection.repository("onprem")
+        calls = 0
+
+        async def whoami() -> str:
+            nonlocal calls
+            calls += 1
+            return await repository.whoami()
+
         try:
-            with pytest.raises(RepositoryError) as caught:
-                await repository.whoami()
+            with pytest.raises(AuthenticationError) as caught:
+                await call_with_retries(whoami, 3, 0.01, "whoami")
         finally:
             await repository.aclose()
-        assert "CERTIFICATE_VERIFY_FAILED" in repr(caught.value.__context__), repr(caught.value.__context__)
+        error = caught.value
+        assert error.code is ErrorCode.AUTHENTICATION_ERROR and not error.retryable
+        assert calls == 1, "a certificate that does not verify is not retried"
+        assert "TLS certificate verification failed" in error.message, error.message
+        assert "could not be reached" not in error.message
+        assert "CERTIFICATE_VERIFY_FAILED" in repr(error.__context__), repr(error.__context__)
     finally:
         server.shutdown()

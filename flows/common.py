@@ -10,6 +10,7 @@ from prefect.states import Completed, Failed, State
 
 from ecsync.settings import get_settings
 from flows.engine import RunResult
+from tasks.transfer import DESTINATION_UPDATED
 
 
 def database_url() -> str:
@@ -58,7 +59,12 @@ def final_state(result: RunResult) -> State[Any]:
     data = summary(result)
     if result.failure:
         return Failed(message=result.failure)
-    return Completed(message=f"{result.slug}: {data['actions_done']} actions done, all items synced")
+    message = f"{result.slug}: {data['actions_done']} actions done, all items synced"
+    updated = [o for o in result.outcomes if o.outcome == "skipped" and DESTINATION_UPDATED in (o.detail or "")]
+    if updated:
+        # "all items synced" alone would hide that someone's edit is waiting for the next run.
+        message += f"; {len(updated)} left for the next run: {DESTINATION_UPDATED} ({', '.join(o.item for o in updated[:5])})"
+    return Completed(message=message)
 
 
 def refused(message: str) -> State[Any]:

@@ -41,7 +41,7 @@ from tasks.connections import opened_repositories
 from tasks.retry import call_with_retries, retry_options
 from tasks.scan import TreeScan, gather_bounded, scan_folder, scan_tree
 from tasks.streaming import hash_stream
-from tasks.transfer import RunContext, UnresolvedRef, action_label, compare_content, transfer
+from tasks.transfer import DestinationChanged, RunContext, UnresolvedRef, action_label, compare_content, transfer
 
 K = ActionKind
 T = TypeVar("T")
@@ -541,6 +541,15 @@ class SyncSetRun:
         try:
             node = await self.transfer_task(context, action, action_label(action))
         except UnresolvedRef as exc:
+            self._skipped(action, str(exc))
+            return False
+        except DestinationChanged as exc:
+            # Someone edited the destination during this run: leave it and the member's base as they are, so
+            # the next run plans that edit as a change or a conflict instead of this run overwriting it.
+            if member_id is not None:
+                self._in_flight.pop(member_id, None)
+                store.update_member(self.db, member_id, intent=None, intent_at=None)
+            self.log.warning("%s of %s skipped: %s; the next run picks it up", action.kind.value, self._item(action), exc)
             self._skipped(action, str(exc))
             return False
         except NameClashError as exc:

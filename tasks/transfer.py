@@ -6,7 +6,7 @@ stays flat whatever the file size and the base records the hash of the bytes tha
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -21,6 +21,23 @@ K = ActionKind
 
 class UnresolvedRef(LookupError):
     """An action refers to a node that an earlier action of the plan should have created but did not."""
+
+
+DESTINATION_UPDATED = "destination updated during synchronization"
+"""Unison's wording for an item whose target changed after the scan; the member waits for the next run."""
+
+GATED = frozenset({K.UPDATE_CONTENT, K.UPDATE_METADATA, K.RENAME, K.MOVE, K.DELETE})
+"""Actions that overwrite or remove what the scan saw on the destination: each re-checks it first."""
+
+
+class DestinationChanged(Exception):
+    """The destination moved on since the scan (someone edited it during the run): this action must not
+    overwrite it. Not a `RepositoryError`, so it is never retried and never marks the member failed; the
+    member keeps its base and the next run plans the edit as a change or a conflict."""
+
+    def __init__(self, action: Action, what: str) -> None:
+        super().__init__(f"{DESTINATION_UPDATED} ({action.side} {what})")
+        self.what = what
 
 
 class RunContext:
@@ -77,11 +94,67 @@ async def _copy_content(context: RunContext, action: Action, source_ref: Ref) ->
     return stream, source_id
 
 
+async def _started(source: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """The same stream, with its first chunk already fetched.
+
+    The re-check of the destination must come after the slow part of reading the source (the request and
+    its first bytes), or an edit made while the source answers slips in between the check and the write.
+    """
+    try:
+        first = await anext(source)
+    except StopAsyncIteration:
+        first = None
+
+    async def rest() -> AsyncIterator[bytes]:
+        if first is not None:
+            yield first
+        async for chunk in source:
+            yield chunk
+
+    return rest()
+
+
+def _differences(seen: Node, now: Node) -> list[str]:
+    """What changed on a node between two reads. A folder's modification time is left out: on a local
+    disk it moves whenever the run itself adds or removes a child."""
+    changed = [f"name {seen.name!r} -> {now.name!r}"] if seen.name != now.name else []
+    if seen.parent_id != now.parent_id:
+        changed.append("moved to another folder")
+    if not seen.is_folder:
+        if seen.size != now.size:
+            changed.append(f"size {seen.size} -> {now.size}")
+        if seen.version_label is not None and now.version_label is not None and seen.version_label != now.version_label:
+            changed.append(f"version {seen.version_label} -> {now.version_label}")
+        if seen.modified_at is not None and now.modified_at is not None and seen.modified_at != now.modified_at:
+            changed.append("modified since the scan")
+    return changed
+
+
+async def recheck_destination(context: RunContext, action: Action) -> None:
+    """Unison's last check: read the destination again and refuse to overwrite it if it moved on.
+
+    Compared with what this run last saw of it (the scan, or the answer of an earlier action of this run).
+    A node made in this run, or one the run never saw, has nothing to compare with. The window left between
+    this read and the write is the length of one request: Alfresco has no optimistic locking.
+    """
+    assert action.node is not None
+    node_id = context.resolve(action.node)
+    seen = context.latest.get((action.side, node_id)) or context.observed[action.side].get(node_id)
+    if seen is None:
+        return
+    now = await context.repositories[action.side].get(node_id)
+    changed = _differences(seen, now)
+    if changed:
+        raise DestinationChanged(action, f"{now.name}: {', '.join(changed)}")
+
+
 async def carry_out(context: RunContext, action: Action) -> Node | None:
     """Do one action; return the node it made or changed (None for a delete or a pure record)."""
     repository = context.repositories[action.side]
     kind = action.kind
     node: Node | None = None
+    if kind in GATED and kind is not K.UPDATE_CONTENT:
+        await recheck_destination(context, action)
     if kind is K.CREATE_FOLDER:
         assert action.parent is not None and action.name is not None
         node = await repository.create_folder(context.resolve(action.parent), action.name, action.metadata)
@@ -104,7 +177,17 @@ async def carry_out(context: RunContext, action: Action) -> Node | None:
         context.sha[(source_ref.side, source_id)] = stream.sha256
     elif kind is K.UPDATE_CONTENT:
         assert action.node is not None and action.source is not None
-        stream, source_id = await _copy_content(context, action, action.source)
+        source_id = context.resolve(action.source)
+        download = context.repositories[action.source.side].download(source_id)
+        raw = await _started(download)
+        try:
+            await recheck_destination(context, action)
+        except BaseException:
+            aclose = getattr(download, "aclose", None)
+            if aclose is not None:
+                await aclose()  # let go of the source's open response
+            raise
+        stream = HashingStream(raw)
         node = await repository.update_content(context.resolve(action.node), stream)
         context.sha[(action.side, node.id)] = stream.sha256
         context.sha[(action.source.side, source_id)] = stream.sha256

@@ -115,12 +115,14 @@ def main(argv: list[str]) -> None:
     rows: list[dict[str, Any]] = []
     requests: dict[str, dict[str, dict[str, int]]] = {}
     with scratch("overhead", args.keep) as work, prefect_server(work / "prefect") as api_url:
-        env = prefect_env(api_url, f"sqlite:///{work / 'state.db'}")
+        env = prefect_env(api_url, f"sqlite:///{work / 'state-blocks.db'}")
         with two_emulators(work / "logs") as children:
             urls = {side: child.url for side, child in children.items()}
             save_blocks(env, urls["onprem"], urls["cloud"])
             asyncio.run(_prepare(urls, spec, args.latencies))
             for latency in args.latencies:
+                # A sync-state database per latency: the same on-prem folder may be in one active sync set only.
+                env = prefect_env(api_url, f"sqlite:///{work / f'state-{latency}ms.db'}")
                 measured: dict[str, dict[str, Any]] = {}
                 for who in ("baseline", "product"):
                     folder = f"{who}-{latency}ms"
@@ -134,7 +136,7 @@ def main(argv: list[str]) -> None:
                         profile = ["--profile", str(work / f"overhead-{latency}ms.txt")] if args.profile else []
                         result = run_measure(["sync-to-cloud", *common, "--slug", f"overhead-{latency}", *profile], env)
                     requests.setdefault(str(latency), {})[who] = asyncio.run(_requests(urls))
-                    files, size = asyncio.run(_verify(urls["cloud"], folder, spec))
+                    files, size = asyncio.run(_verify(urls["cloud"], folder, spec)) if result["state"] == "COMPLETED" else (0, 0)
                     measured[who] = result
                     rows.append(
                         {
@@ -151,6 +153,11 @@ def main(argv: list[str]) -> None:
                             "profile": result.get("profile"),
                         }
                     )
+                print(
+                    f"{latency} ms: baseline {measured['baseline']['seconds']:.2f} s, "
+                    f"product {measured['product']['seconds']:.2f} s ({measured['product']['state']})",
+                    flush=True,
+                )
                 rows[-1]["ratio"] = round(measured["product"]["seconds"] / measured["baseline"]["seconds"], 2)
                 rows[-1]["target"] = "<= 1.25" if latency >= 20 else "<= 2.0"
     columns = [

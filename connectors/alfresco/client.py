@@ -8,6 +8,7 @@ to stay safe.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from datetime import datetime
 from typing import Any
@@ -39,6 +40,33 @@ SEARCH_INCLUDE = ["properties", "aspectNames", "isLocked", "path"]
 NODE_REF_PREFIX = "workspace://SpacesStore/"
 LOCK_BODY = {"type": "ALLOW_OWNER_CHANGES", "lifetime": "PERSISTENT", "timeToExpire": 0}
 _PROPERTY_NAMES = {"title": "cm:title", "description": "cm:description", "author": "cm:author"}
+
+
+MAX_NAME_LENGTH = 255
+"""Names longer than this are refused before any request: Share's own limit for a name, and the limit of
+most file systems a synced copy may end up on. Alfresco's REST API would store a longer cm:name."""
+_ILLEGAL_NAME = re.compile(r'[*"<>\\/?:|]')
+
+
+def check_name(name: str, operation: str) -> str:
+    """Refuse, before sending, a name Alfresco does not allow, with a message that says what is wrong.
+
+    The server would answer 422 "integrity" for the characters, which reads as a server fault; the member
+    fails the same way (UNKNOWN, not retried), but the user learns which name and why.
+    """
+    problems = []
+    bad = sorted(set(_ILLEGAL_NAME.findall(name)))
+    if bad:
+        problems.append(f"contains {' '.join(bad)}")
+    if name.endswith((".", " ")):
+        problems.append("ends with a dot or a space")
+    if len(name) > MAX_NAME_LENGTH:
+        problems.append(f"is {len(name)} characters long (at most {MAX_NAME_LENGTH})")
+    if problems:
+        shown = name if len(name) <= 80 else name[:80] + "..."
+        reason = f"the name {shown!r} is not allowed in Alfresco: " + " and ".join(problems)
+        raise InvalidRequestError(f"{operation}: {reason}", TechnicalReport(operation=operation, brief_summary=reason))
+    return name
 
 
 def _segment(node_id: str) -> str:
@@ -249,7 +277,7 @@ class AlfrescoRepository:
     # ---- writing --------------------------------------------------------------------------------
 
     async def create_folder(self, parent_id: str, name: str, metadata: Metadata | None = None) -> Node:
-        body: dict[str, Any] = {"name": name, "nodeType": "cm:folder"}
+        body: dict[str, Any] = {"name": check_name(name, "create folder"), "nodeType": "cm:folder"}
         properties = _properties(metadata, keep_unset=False)
         if properties:
             body["properties"] = properties
@@ -273,6 +301,7 @@ class AlfrescoRepository:
         mime_type: str | None = None,
     ) -> Node:
         """Multipart create, streamed; no autoRename and no overwrite, so a clash is a NameClashError."""
+        check_name(name, "upload file")
         boundary = new_boundary()
         fields = {"name": name, "nodeType": "cm:content", **_properties(metadata, keep_unset=False)}
         body = multipart_body(boundary, fields, "filedata", name, mime_type or "application/octet-stream", content)
@@ -308,7 +337,7 @@ class AlfrescoRepository:
         return self._node(document)
 
     async def rename(self, node_id: str, new_name: str) -> Node:
-        return await self._update("rename", node_id, {"name": new_name})
+        return await self._update("rename", node_id, {"name": check_name(new_name, "rename")})
 
     async def update_metadata(self, node_id: str, metadata: Metadata) -> Node:
         """Sets all three common properties; an unset (None) value clears the property (sent as "")."""
@@ -325,7 +354,7 @@ class AlfrescoRepository:
     async def move(self, node_id: str, target_parent_id: str, new_name: str | None = None) -> Node:
         body: dict[str, Any] = {"targetParentId": target_parent_id}
         if new_name is not None:
-            body["name"] = new_name
+            body["name"] = check_name(new_name, "move")
         document = await self._http.call(
             "move", "POST", Api.CORE, f"nodes/{_segment(node_id)}/move", params={"include": NODE_INCLUDE}, json=body
         )

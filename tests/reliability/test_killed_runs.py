@@ -223,11 +223,12 @@ async def test_the_heartbeat_keeps_a_long_runs_lease(connections, database_url, 
     state = await sync_to_cloud(items=[pair.site_path], destination=pair.destination, slug=pair.name, return_state=True)
     assert state.is_completed(), state.message
     sync_set = store.get_sync_set(database_url, pair.name)
-    settings = settings_module.Settings(lease_seconds=10)
+    # A 3 s lease (below the 10 s a user may set, hence model_construct): the heartbeat beats every second.
+    settings = settings_module.Settings.model_construct(lease_seconds=3, lease_wait_seconds=0)
     async with leased(database_url, sync_set, "long-run", settings):
         _, first = store.lease_holder(database_url, sync_set.id)
-        await asyncio.sleep(12)  # longer than the lease itself
+        await asyncio.sleep(4)  # longer than the lease itself
         holder, later = store.lease_holder(database_url, sync_set.id)
         assert holder == "long-run" and later > first
-        assert not store.acquire_lease(database_url, sync_set.id, "intruder", 10), "still held after lease_seconds"
+        assert not store.acquire_lease(database_url, sync_set.id, "intruder", 3), "still held after lease_seconds"
     assert store.lease_holder(database_url, sync_set.id) == (None, None)

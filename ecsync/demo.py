@@ -28,7 +28,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 
 from deployments.serve import FLOW_NAMES, SCHEDULE_SUFFIX, SERVED_NAME
 from deployments.trigger import PrefectApi, state_of
-from ecsync.processes import Child, free_port, port_is_open, start_emulator, start_prefect_server
+from ecsync.processes import Child, die_with_parent, free_port, port_is_open, start_emulator, start_prefect_server
 
 SAMPLE_ITEM = "site:engineering/Specs"
 SAMPLE_SLUG = "engineering-specs"
@@ -164,20 +164,9 @@ def _start_serve(data_dir: Path, interval: float) -> Child:
             env=dict(os.environ),
             cwd=PROJECT_ROOT,
             start_new_session=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
     return Child(name="serve", process=process, url="", log_path=log_path)
-
-
-def _die_with_parent() -> None:
-    """In the child, before exec: SIGTERM it if the demo dies without cleaning up (SIGKILL, a crash).
-
-    Its own process group keeps Ctrl-C in the terminal from reaching it, so this is its only link to the demo.
-    """
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def _start_emulator(data_dir: Path, seed: str, port: int) -> Child:

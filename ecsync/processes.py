@@ -76,11 +76,29 @@ class Child:
             return ""
 
 
+def die_with_parent() -> None:
+    """In the child, before exec: SIGTERM it if its parent dies without cleaning up (SIGKILL, a crash).
+
+    A child in its own process group gets no Ctrl-C from the terminal, so this is its only link to the parent:
+    without it a killed test run or demo leaves servers listening.
+    """
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def _spawn(name: str, argv: list[str], log_path: Path, env: Mapping[str, str], url: str) -> Child:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = log_path.open("ab")
     process = subprocess.Popen(
-        argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=dict(env), start_new_session=True
+        argv,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env=dict(env),
+        start_new_session=True,
+        preexec_fn=die_with_parent,
     )
     log.close()
     return Child(name=name, process=process, url=url, log_path=log_path)
@@ -111,6 +129,7 @@ def start_prefect_server(home: Path, port: int | None = None, *, timeout: float 
     home.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, **PREFECT_SERVER_ENV, "PREFECT_HOME": str(home.resolve())}
     env.pop("PREFECT_API_URL", None)
+    env.setdefault("PREFECT_UI_API_URL", f"http://127.0.0.1:{port}/api")  # else the UI looks for the API on 4200
     env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = env.get(
         "ECSYNC_PREFECT_DATABASE_URL", f"sqlite+aiosqlite:///{(home / 'prefect.db').resolve()}"
     )

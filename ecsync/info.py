@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from models.store import find_member
+from models.store import direct_members, find_member
 from models.tables import Member, MemberStatus, SyncSet
 
 
@@ -36,7 +36,9 @@ def _when(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "never"
 
 
-def describe(member: Member, sync_set: SyncSet, runs: list[RunLine], cloud_url: str | None = None) -> SyncInfo:
+def describe(
+    member: Member, sync_set: SyncSet, runs: list[RunLine], cloud_url: str | None = None, root_name: str | None = None
+) -> SyncInfo:
     """SPEC.md's fields for one member, without any I/O (so it is easy to test and to render anywhere)."""
     name = member.op_name or member.cl_name or member.onprem_id or "?"
     if member.status == MemberStatus.PENDING.value or member.requested:
@@ -56,6 +58,8 @@ def describe(member: Member, sync_set: SyncSet, runs: list[RunLine], cloud_url: 
     folder_path = "/" + sync_set.target_folder_path.strip("/") if sync_set.target_folder_path.strip("/") else "/"
     if member.cloud_id:
         relative = (member.rel_path or member.cl_name or name).strip("/")
+        if root_name and not member.direct:  # an indirect member lives inside the synced folder's copy
+            relative = f"{root_name}/{relative}"
         location = f"{sync_set.target_network} › {sync_set.target_site} › {folder_path} › {relative}"
     else:
         location = f"The content will be synced to: {sync_set.target_network} › {sync_set.target_site} › {folder_path}"
@@ -123,4 +127,8 @@ async def sync_info(database_url: str, item: str, *, with_runs: bool = True) -> 
         return None
     member, sync_set = found
     runs = await runs_of(sync_set.slug) if with_runs else []
-    return describe(member, sync_set, runs)
+    root_name = None
+    if not member.direct and sync_set.kind == "folder":
+        roots = direct_members(database_url, sync_set.id or 0)
+        root_name = roots[0].cl_name or roots[0].op_name if roots else None
+    return describe(member, sync_set, runs, root_name=root_name)

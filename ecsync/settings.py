@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     )
     onprem_connection: str = Field(default="onprem", description="Default on-prem connection block name.")
     cloud_connection: str = Field(default="cloud", description="Default cloud connection block name.")
+    reconcile_interval_seconds: float = Field(
+        default=300, ge=1, description="Seconds between scheduled reconciles of every sync set (served deployments)."
+    )
 
     def resolved_database_url(self) -> str:
         if self.database_url:

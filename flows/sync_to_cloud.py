@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any
 
 from prefect import flow
@@ -11,11 +12,11 @@ from pydantic import Field
 from connectors.errors import RepositoryError
 from ecsync.settings import get_settings
 from flows.common import database_url, final_state, refused, sync_set_tag, tag_current_run
-from flows.engine import SyncBusy, run_sync_set
+from flows.engine import SyncBusy, current_run_id, run_sync_set
 from flows.parameters import ConnectionName, Destination, ItemRef, Slug, SyncOptions, default_slug
 from flows.validation import SyncRefused, check_network_membership, validate_setup
 from models import store
-from models.tables import Member, MemberStatus, SyncSet, SyncSetState
+from models.tables import Member, MemberStatus, SyncSet, SyncSetState, utcnow
 from tasks.connections import open_repository, opened_repositories
 from tasks.retry import call_with_retries
 
@@ -89,6 +90,9 @@ async def sync_to_cloud(
         conflict_policy=options.conflict_policy,
         max_delete_percent=options.max_delete_percent,
         state=SyncSetState.ACTIVE.value,
+        # Born leased to this run: a scheduled sweep must not take the new set between its creation and its first push.
+        lease_owner=current_run_id(),
+        lease_expires_at=utcnow() + timedelta(seconds=get_settings().lease_seconds),
     )
     existing = store.get_sync_set(url, slug)
     with store.session_scope(url) as session:

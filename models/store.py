@@ -87,6 +87,13 @@ def members_of(url: str, sync_set_id: int) -> list[Member]:
         return list(session.exec(statement))
 
 
+def direct_members(url: str, sync_set_id: int) -> list[Member]:
+    """The members the user chose (the synced folder of a folder sync set)."""
+    with session_scope(url) as session:
+        statement = select(Member).where(Member.sync_set_id == sync_set_id).where(col(Member.direct).is_(True))
+        return list(session.exec(statement.order_by(col(Member.id))))
+
+
 def active_member_for_onprem(session: Session, onprem_ids: Sequence[str]) -> list[tuple[Member, SyncSet]]:
     """Members of active sync sets that pair any of these on-prem nodes."""
     if not onprem_ids:

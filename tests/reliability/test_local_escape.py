@@ -63,7 +63,8 @@ def files_under(path: Path) -> set[str]:
 
 
 async def test_hostile_names_from_on_prem_never_leave_the_local_root(prefect_server, database_url, tmp_path):
-    onprem_root, outer = tmp_path / "onprem", tmp_path / "outer"
+    trees = tmp_path / "trees"  # the sync database lives in tmp_path itself
+    onprem_root, outer = trees / "onprem", trees / "outer"
     cloud_root = outer / "cloud"
     folder = onprem_root / "docs"
     folder.mkdir(parents=True)
@@ -73,7 +74,7 @@ async def test_hostile_names_from_on_prem_never_leave_the_local_root(prefect_ser
         (folder / name).write_bytes(f"hostile {name}".encode())
     onprem = LyingRepository(LocalRepository(onprem_root, label="onprem"), HOSTILE)
     cloud = LocalRepository(cloud_root, label="cloud")
-    before_outside = files_under(tmp_path) - {f"outer/cloud/{p}" for p in files_under(cloud_root)} - {"outer/cloud"}
+    before_outside = files_under(trees) - {f"outer/cloud/{p}" for p in files_under(cloud_root)} - {"outer/cloud"}
 
     slug = f"escape-{uuid.uuid4().hex[:8]}"
     node = await onprem.get_by_path("docs")
@@ -119,7 +120,7 @@ async def test_hostile_names_from_on_prem_never_leave_the_local_root(prefect_ser
     assert state.is_failed(), state.message
     assert (cloud_root / "docs" / "good.txt").read_bytes() == b"good", "the good file synced"
     assert files_under(cloud_root) == {"docs", "docs/good.txt"}, files_under(cloud_root)
-    after_outside = files_under(tmp_path) - {f"outer/cloud/{p}" for p in files_under(cloud_root)} - {"outer/cloud"}
+    after_outside = files_under(trees) - {f"outer/cloud/{p}" for p in files_under(cloud_root)} - {"outer/cloud"}
     assert after_outside == before_outside, "nothing was written outside the cloud folder's root"
     members = store.members_of(database_url, store.get_sync_set(database_url, slug).id)
     failed = [m for m in members if m.status != "synced"]

@@ -33,7 +33,7 @@ from tests.flows.conftest import make_pair
 from tests.reliability.support import Tree, assert_clean_state, assert_converged, cloud_root, reconcile_until_quiet
 
 REPO = Path(__file__).resolve().parents[2]
-SYNC_TRIALS = 6
+SYNC_TRIALS = 4
 RECONCILE_TRIALS = 5
 
 

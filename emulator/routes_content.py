@@ -6,6 +6,7 @@ import re
 from collections.abc import AsyncIterator
 from email.utils import parsedate_to_datetime
 from pathlib import Path
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -47,12 +48,22 @@ def _not_modified(request: Request, modified_ms: int) -> bool:
     return modified_ms // 1000 <= int(since)
 
 
+def content_disposition(disposition: str, name: str) -> str:
+    """`disposition; filename="ascii"; filename*=UTF-8''pct` (RFC 6266 / RFC 5987).
+
+    HTTP headers are Latin-1 on the wire: a raw non-Latin-1 name (an NFD accent, CJK) made the response
+    fail with a 500. The ASCII fallback keeps old clients working; `filename*` carries the exact name.
+    """
+    fallback = "".join(ch if 0x20 <= ord(ch) < 0x7F and ch not in '"\\' else "_" for ch in name)
+    return f"{disposition}; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
 def serve_blob(request: Request, path: Path, size: int, mime: str, name: str, modified_ms: int) -> Response:
     headers = {"Last-Modified": http_date(modified_ms), "Accept-Ranges": "bytes"}
     if _not_modified(request, modified_ms):
         return Response(status_code=304, headers=headers)
     disposition = "attachment" if bool_param(request, "attachment", True) else "inline"
-    headers["Content-Disposition"] = f'{disposition}; filename="{name}"'
+    headers["Content-Disposition"] = content_disposition(disposition, name)
     content_type = f"{mime};charset=UTF-8" if mime.startswith("text/") else mime
     start, length, status = 0, size, 200
     raw_range = request.headers.get("range")

@@ -148,6 +148,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--sizes", type=int, nargs="*", default=[10_000])
     parser.add_argument("--per-folder", type=int, default=25)
     parser.add_argument("--tools", nargs="*", default=["product", "rclone", "unison"])
+    parser.add_argument("--results-name", default="peers", help="bench/results/<name>.json (plot reads peers*.json)")
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args(argv)
     info = machine()
@@ -218,4 +219,6 @@ def main(argv: list[str]) -> None:
         ("load", "load (1 min)", ".2f"),
     ]
     table = print_table("This product, rclone bisync and Unison on the same local trees", rows, columns)
-    write_results("peers", {"machine": info, "tools": versions, "load_at_end": load_now(), "rows": rows, "table": table})
+    write_results(
+        args.results_name, {"machine": info, "tools": versions, "load_at_end": load_now(), "rows": rows, "table": table}
+    )

@@ -17,9 +17,11 @@ from typing import Any
 from bench.common import RESULTS
 
 
-def _load(name: str) -> list[dict[str, Any]]:
-    path = RESULTS / f"{name}.json"
-    return list(json.loads(path.read_text())["rows"]) if path.exists() else []
+def _load(pattern: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for path in sorted(RESULTS.glob(f"{pattern}.json")):
+        rows += json.loads(path.read_text())["rows"]
+    return rows
 
 
 def series() -> dict[str, list[tuple[int, float]]]:
@@ -27,11 +29,13 @@ def series() -> dict[str, list[tuple[int, float]]]:
     lines: dict[str, list[tuple[int, float]]] = {}
     for row in _load("growth"):
         if row["where"] == "local" and row["run"] in ("no change", "1% changed"):
-            lines.setdefault(f"ecsync {row['run']} (growth)", []).append((row["files"], row["seconds"]))
-    for row in _load("peers"):
+            lines.setdefault(f"ecsync {row['run']}", []).append((row["files"], row["seconds"]))
+    for row in _load("peers*"):
         if row["step"] in ("no change", "1% changed"):
             tool = row["tool"].split(" (")[0]
-            lines.setdefault(f"{tool} {row['step']} (peers)", []).append((row["files"], row["seconds"]))
+            if tool.startswith("ecsync"):
+                continue  # the product's line comes from growth, which covers every size
+            lines.setdefault(f"{tool} {row['step']}", []).append((row["files"], row["seconds"]))
     return {label: sorted(points) for label, points in lines.items()}
 
 

@@ -32,8 +32,10 @@ format: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m ecsync demo
 
+## Benchmarks (see bench/README.md); the peers benchmark also needs Debian's unison.
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python -m bench overhead --scale 0.25
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .ruff_cache .hypothesis

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -32,6 +32,7 @@ from flows.records import (
 )
 from flows.reporting import Outcome, failure_summary, publish_artifacts
 from models import store
+from models.store import MemberRow
 from models.tables import Member, SyncSet, utcnow
 from sync.convert import base_from_member, options_from_sync_set
 from sync.model import CLOUD, CREATES, ONPREM, Action, ActionKind, Observation, Plan
@@ -227,7 +228,7 @@ class SyncSetRun:
         self.member_ids: dict[str, int] = {}
         self.outcomes: list[Outcome] = []
         self.root_path: str | None = None
-        self._base_cache: dict[int | None, Member] = {}
+        self._base_cache: dict[int | None, MemberRow] = {}
         self._in_flight: dict[int, dict[str, Any]] = {}
         self.account: str | None = None
         opts = retry_options(settings.task_retries, settings.retry_backoff_seconds)
@@ -320,7 +321,7 @@ class SyncSetRun:
     async def _adopt_after_clash(self, action: Action, context: RunContext, member_id: int) -> Node | None:
         """A create that met its own name: an earlier attempt whose answer was lost (a dropped connection
         after the server made the node) made it. Adopt that node instead of failing with a name clash."""
-        member = next((m for m in store.members_of(self.db, self.sync_set.id or 0) if m.id == member_id), None)
+        member = store.get_member(self.db, member_id)
         if member is None or not member.intent or "source_id" not in member.intent or "parent_id" not in member.intent:
             return None
         try:
@@ -339,7 +340,7 @@ class SyncSetRun:
         return node
 
     # ------------------------------------------------------------------ scan
-    async def scan(self, members: list[Member]) -> tuple[Observation, Observation]:
+    async def scan(self, members: Sequence[MemberRow]) -> tuple[Observation, Observation]:
         include = self.sync_set.include_subfolders
         concurrency = self.settings.scan_concurrency
         onprem_nodes: dict[str, Node] = {}
@@ -399,7 +400,7 @@ class SyncSetRun:
         )
 
     # ------------------------------------------------------------------ plan
-    async def plan(self, members: list[Member], onprem: Observation, cloud: Observation) -> Plan:
+    async def plan(self, members: Sequence[MemberRow], onprem: Observation, cloud: Observation) -> Plan:
         records = [base_from_member(m) for m in members]
         self.member_ids = {f"m{m.id}": m.id for m in members if m.id is not None}
         options = options_from_sync_set(self.sync_set, force=self.force)
@@ -727,10 +728,11 @@ class SyncSetRun:
     # ------------------------------------------------------------------ whole run
     async def run(self) -> RunResult:
         self.account = await self._retried(self.repositories[ONPREM].whoami, "whoami")
-        members = store.members_of(self.db, self.sync_set.id or 0)
-        if any(m.intent for m in members):
-            await self.recover_intents(members)
-            members = store.members_of(self.db, self.sync_set.id or 0)
+        intents = store.pending_intents(self.db, self.sync_set.id or 0)
+        if intents:
+            await self.recover_intents(intents)
+        # Light rows, not ORM objects: the planner, the scan and the base cache only read columns.
+        members = store.member_rows(self.db, self.sync_set.id or 0)
         self._base_cache = {m.id: m for m in members}
         onprem, cloud = await self.scan(members)
         plan = await self.plan(members, onprem, cloud)
@@ -746,12 +748,13 @@ class SyncSetRun:
         for ignored in plan.ignored:
             self.log.info("Ignored %s %s: %s", ignored.side, ignored.name, ignored.reason)
         await self.propagate(plan, {ONPREM: onprem, CLOUD: cloud})
-        members = store.members_of(self.db, self.sync_set.id or 0)
-        failure = failure_summary(members)
+        # The report counts in SQL (one aggregate) instead of loading every member a second time.
+        summary = store.member_summary(self.db, self.sync_set.id or 0)
+        failure = failure_summary(summary)
         if plan.guard.tripped:
             self.log.error(plan.guard.message)
             failure = plan.guard.message if failure is None else f"{plan.guard.message}; {failure}"
-        await publish_artifacts(self.sync_set, members, self.outcomes, self.view_in_cloud())
+        await publish_artifacts(self.sync_set, summary, self.outcomes, self.view_in_cloud())
         return RunResult(self.sync_set.slug, self.outcomes, plan, failure)
 
     def view_in_cloud(self) -> str | None:

@@ -6,13 +6,21 @@ current status under the key `sync-info-<slug>`, and a "View in Cloud" link.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from prefect.artifacts import acreate_link_artifact, acreate_markdown_artifact, acreate_table_artifact
 
-from models.tables import Member, MemberStatus, SyncSet
+from models.store import MemberSummary
+from models.tables import Member, SyncSet
+
+Members = Sequence[Member] | MemberSummary
+"""Members as a list (unsync) or as the aggregate `store.member_summary` (a run: no full reload of every row)."""
+
+
+def _summary(members: Members) -> MemberSummary:
+    return members if isinstance(members, MemberSummary) else MemberSummary.of(members)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,22 +45,23 @@ class Outcome:
         }
 
 
-def failure_summary(members: list[Member]) -> str | None:
+def failure_summary(members: Members) -> str | None:
     """ "3 of 120 items not synced: TARGET_FOLDER_NAME_CLASH 1, TRANSIENT 2", or None when all synced."""
-    failing = [m for m in members if m.status in (MemberStatus.FAILED.value, MemberStatus.TEMPORARY_ERROR.value)]
+    summary = _summary(members)
+    failing = sum(summary.failing_by_code.values())
     if not failing:
         return None
-    counts = Counter(m.error_code or "UNKNOWN" for m in failing)
-    by_code = ", ".join(f"{code} {count}" for code, count in sorted(counts.items()))
-    return f"{len(failing)} of {len(members)} items not synced: {by_code}"
+    by_code = ", ".join(f"{code} {count}" for code, count in sorted(summary.failing_by_code.items()))
+    return f"{failing} of {summary.total} items not synced: {by_code}"
 
 
 def artifact_key(slug: str) -> str:
     return f"sync-info-{slug}"
 
 
-def status_markdown(sync_set: SyncSet, members: list[Member], cloud_url: str | None) -> str:
-    counts = Counter(m.status for m in members)
+def status_markdown(sync_set: SyncSet, members: Members, cloud_url: str | None) -> str:
+    summary = _summary(members)
+    counts = summary.by_status
     lines = [
         f"# Sync set `{sync_set.slug}`",
         "",
@@ -64,14 +73,13 @@ def status_markdown(sync_set: SyncSet, members: list[Member], cloud_url: str | N
         f"lock on-prem {'on' if sync_set.lock_on_premise else 'off'}, "
         f"cloud delete {'allowed' if sync_set.allow_cloud_delete else 'undone'}, "
         f"delete on-prem {'on' if sync_set.delete_on_premise else 'off'}, conflicts: {sync_set.conflict_policy}",
-        f"- **Members**: {len(members)} (" + ", ".join(f"{status} {count}" for status, count in sorted(counts.items())) + ")",
+        f"- **Members**: {summary.total} (" + ", ".join(f"{status} {count}" for status, count in sorted(counts.items())) + ")",
     ]
     if cloud_url:
         lines.append(f"- **View in Cloud**: [{cloud_url}]({cloud_url})")
-    failing = [m for m in members if m.status in (MemberStatus.FAILED.value, MemberStatus.TEMPORARY_ERROR.value)]
-    if failing:
+    if summary.failing:
         lines += ["", "## Not synced", "", "| item | status | code | technical report |", "|---|---|---|---|"]
-        for member in failing[:200]:
+        for member in summary.failing[:200]:
             report = _one_line(member.error_report)
             lines.append(
                 f"| {member.rel_path or member.op_name or member.onprem_id} | {member.status} | {member.error_code} | {report} |"
@@ -86,7 +94,7 @@ def _one_line(report: dict[str, Any] | None) -> str:
     return "; ".join(parts).replace("|", "/")
 
 
-async def publish_artifacts(sync_set: SyncSet, members: list[Member], outcomes: list[Outcome], cloud_url: str | None) -> None:
+async def publish_artifacts(sync_set: SyncSet, members: Members, outcomes: list[Outcome], cloud_url: str | None) -> None:
     """The run's table of actions, the sync set's status (keyed), and the link to its cloud location."""
     rows = [outcome.row() for outcome in outcomes] or [
         {"action": "none", "item": "", "direction": "", "outcome": "nothing to do", "detail": ""}

@@ -50,6 +50,7 @@ FREEING = frozenset({K.RENAME, K.MOVE, K.DELETE})
 """Actions that free a name; a later create or rename may need that name, so they keep plan order."""
 NAMESPACE = FREEING | CREATES
 STATE_ONLY = frozenset({K.RECORD_BASE, K.MARK_FAILED, K.DROP_MEMBER})
+CLEAR_INTENT: dict[str, Any] = {"intent": None, "intent_at": None}
 
 
 class SyncBusy(RuntimeError):
@@ -230,6 +231,10 @@ class SyncSetRun:
         self.root_path: str | None = None
         self._base_cache: dict[int | None, MemberRow] = {}
         self._in_flight: dict[int, dict[str, Any]] = {}
+        self._record_follows: set[str] = set()
+        """Members whose RECORD_BASE is in this run's plan (it clears their intent with the base)."""
+        self._deferred_clear: set[int] = set()
+        """Members whose intent clear was left to their RECORD_BASE and that have not reached it yet."""
         self.account: str | None = None
         opts = retry_options(settings.task_retries, settings.retry_backoff_seconds)
         self.transfer_task = transfer.with_options(**opts)
@@ -448,6 +453,7 @@ class SyncSetRun:
             {side: obs.sha256 for side, obs in observed.items()},
         )
         actions = plan.actions
+        self._record_follows = {action.member for action in actions if action.kind is K.RECORD_BASE}
         done: list[asyncio.Event] = [asyncio.Event() for _ in actions]
         succeeded: list[bool] = [False] * len(actions)
         failed_members: set[str] = set()
@@ -503,6 +509,9 @@ class SyncSetRun:
             task.add_done_callback(running.discard)
         if running:
             await asyncio.gather(*running)
+        if self._deferred_clear:  # a RECORD_BASE that was skipped or failed: clear what it would have cleared
+            store.clear_intents(self.db, sorted(self._deferred_clear))
+            self._deferred_clear.clear()
         if progress_id is not None:
             await aupdate_progress_artifact(progress_id, progress=100.0)
 
@@ -576,7 +585,14 @@ class SyncSetRun:
                 values["locked_by_sync"] = True
             elif action.kind is K.UNLOCK:
                 values["locked_by_sync"] = False
-            store.update_member(self.db, member_id, **values)
+            if values == CLEAR_INTENT and action.member in self._record_follows:
+                # The member's RECORD_BASE comes later in this plan and clears the intent with the base
+                # (synced_fields), so this write is left out: one commit less per file. A run killed in between
+                # leaves a non-create intent, which recovery clears ("the plan decides again"), exactly as if
+                # it had been killed during the call; whatever does not reach RECORD_BASE is cleared at the end.
+                self._deferred_clear.add(member_id)
+            else:
+                store.update_member(self.db, member_id, **values)
         detail = action.reason
         self.outcomes.append(
             Outcome(action.kind.value, self._item_of(action, node), self._direction(action), "done", None, detail)
@@ -668,6 +684,7 @@ class SyncSetRun:
             self.member_ids[action.member] = member_id
         else:
             store.update_member(self.db, member_id, **values)
+            self._deferred_clear.discard(member_id)
         return True
 
     def _sha(self, context: RunContext, side: Side, node: Node, key: str) -> str | None:

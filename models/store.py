@@ -254,6 +254,14 @@ def set_intent(url: str, member_id: int, intent: dict[str, Any] | None) -> None:
         )
 
 
+def clear_intents(url: str, member_ids: Sequence[int]) -> None:
+    """Clear the intents of several members in one transaction (the ones a skipped RECORD_BASE left)."""
+    if not member_ids:
+        return
+    with session_scope(url) as session:
+        session.execute(update(Member).where(col(Member.id).in_(list(member_ids))).values(intent=None, intent_at=None))
+
+
 def save_members(url: str, members: Iterable[Member]) -> list[Member]:
     """Insert or update members in one transaction; returns them with ids."""
     saved = []

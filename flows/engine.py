@@ -40,7 +40,7 @@ from sync.names import name_key
 from sync.planner import plan as make_plan
 from tasks.connections import opened_repositories
 from tasks.retry import call_with_retries, retry_options
-from tasks.scan import TreeScan, gather_bounded, scan_folder, scan_tree
+from tasks.scan import TreeScan, gather_bounded, scan_folders, scan_tree
 from tasks.streaming import hash_stream
 from tasks.transfer import DestinationChanged, RunContext, UnresolvedRef, action_label, compare_content, transfer
 
@@ -238,7 +238,7 @@ class SyncSetRun:
         self.account: str | None = None
         opts = retry_options(settings.task_retries, settings.retry_backoff_seconds)
         self.transfer_task = transfer.with_options(**opts)
-        self.scan_task = scan_folder.with_options(**opts)
+        self.scan_task = scan_folders  # no task-level retries: each folder is retried inside its chunk
         self.compare_task = compare_content.with_options(**opts)
 
     async def _retried(self, call: Callable[[], Awaitable[T]], what: str) -> T:
@@ -402,6 +402,8 @@ class SyncSetRun:
             recursive=recursive,
             concurrency=self.settings.scan_concurrency,
             scan_task=self.scan_task,
+            retries=self.settings.task_retries,
+            backoff_seconds=self.settings.retry_backoff_seconds,
         )
 
     # ------------------------------------------------------------------ plan

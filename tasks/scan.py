@@ -1,23 +1,36 @@
-"""The folder recursion: one retryable task per folder and side, driven breadth-first by the flow.
+"""The folder recursion: one task run per chunk of a level's folders and side, driven breadth-first by the flow.
 
 Recursing from the flow body (never from inside a task) keeps a bounded pool from deadlocking on tasks that
-wait for their own children, and gives each folder its own line in the run history.
+wait for their own children. Folders are listed in chunks (`scan-folders`, ~50 folders per task run) because
+one task run per folder made Prefect's machinery most of a no-change run on a big tree; each folder is still
+retried and reported on its own inside its chunk.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.exceptions import MissingContextError
 
 from connectors.base import Node, Repository
 from connectors.errors import RepositoryError
+from tasks.retry import call_with_retries, is_transient
 
 T = TypeVar("T")
+
+
+def _task_logger() -> Any:
+    """The task run's logger (its lines reach run history), or a plain logger outside a run (unit tests)."""
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return logging.getLogger("ecsync")
 
 
 @task(name="scan-folder", cache_policy=NO_CACHE, persist_result=False, task_run_name="scan-{side}-{folder_id}")
@@ -27,6 +40,56 @@ async def scan_folder(repository: Repository, side: str, folder_id: str) -> list
     async for page in repository.list_children(folder_id):
         children.extend(page)
     return children
+
+
+@task(name="scan-folders", cache_policy=NO_CACHE, persist_result=False, task_run_name="{label}")
+async def scan_folders(
+    repository: Repository,
+    side: str,
+    folders: list[str],
+    label: str,
+    *,
+    concurrency: int,
+    retries: int,
+    backoff_seconds: float,
+) -> dict[str, list[Node] | RepositoryError]:
+    """Every child of each of `folders` (one chunk of a level), all pages, as one task run.
+
+    One task run per folder cost ~3-7 ms of Prefect machinery each, most of a no-change run on a big tree
+    (bench/RESULTS.md); a chunk keeps a line per ~50 folders in the run history instead. Each folder is
+    still its own unit: a transient failure is retried for that folder alone (`call_with_retries`), and
+    each retry shows as a WARNING line in this task run's logs (not as a task-run state: the task run itself
+    does not retry, so the folders that succeeded are not listed again). A folder that still fails comes
+    back as its `RepositoryError`, so the caller keeps it out of `complete` and the rest of the chunk counts.
+    Reads only: no side effect, but NO_CACHE all the same, as a listing must never come from a cache.
+    """
+    log = _task_logger()
+
+    async def listed(folder: str) -> list[Node]:
+        attempt = 0
+
+        async def once() -> list[Node]:
+            nonlocal attempt
+            attempt += 1
+            try:
+                children: list[Node] = []
+                async for page in repository.list_children(folder):
+                    children.extend(page)
+                return children
+            except Exception as exc:
+                if is_transient(exc) and attempt <= retries:
+                    log.warning("Listing %s folder %s failed transiently (attempt %d), retrying: %s", side, folder, attempt, exc)
+                raise
+
+        return await call_with_retries(once, retries, backoff_seconds, f"list {side} folder {folder}")
+
+    listings = await gather_bounded((listed(folder) for folder in folders), concurrency)
+    result: dict[str, list[Node] | RepositoryError] = {}
+    for folder, listing in zip(folders, listings, strict=True):
+        if isinstance(listing, BaseException) and not isinstance(listing, RepositoryError):
+            raise listing
+        result[folder] = listing
+    return result
 
 
 @dataclass
@@ -52,6 +115,10 @@ async def gather_bounded(calls: Iterable[Awaitable[T]], limit: int) -> list[T | 
     return await asyncio.gather(*(guarded(call) for call in calls))
 
 
+SCAN_CHUNK = 50
+"""Folders of one level listed per `scan-folders` task run."""
+
+
 async def scan_tree(
     repository: Repository,
     side: str,
@@ -59,24 +126,52 @@ async def scan_tree(
     *,
     recursive: bool,
     concurrency: int,
-    scan_task: Any = scan_folder,
+    scan_task: Any = scan_folders,
+    retries: int = 0,
+    backoff_seconds: float = 0.0,
+    chunk: int = SCAN_CHUNK,
 ) -> TreeScan:
-    """Breadth-first listing below `roots`; a folder that fails stays out of `complete`."""
+    """Breadth-first listing below `roots`, one level at a time in chunks of `chunk` folders per task run.
+
+    At most `concurrency` listings are in flight: as many chunks run at once as the limit allows, each with
+    its share of it. A folder that fails stays out of `complete`.
+    """
     result = TreeScan()
     level = sorted(set(roots))
     while level:
-        listings = await gather_bounded((scan_task(repository, side, folder) for folder in level), concurrency)
+        chunks = [level[start : start + chunk] for start in range(0, len(level), chunk)]
+        parallel = max(1, min(len(chunks), concurrency))
+        share = max(1, concurrency // parallel)
+        answers = await gather_bounded(
+            (
+                scan_task(
+                    repository,
+                    side,
+                    part,
+                    f"scan-{side}-{part[0]}" + (f"-and-{len(part) - 1}-more" if len(part) > 1 else ""),
+                    concurrency=share,
+                    retries=retries,
+                    backoff_seconds=backoff_seconds,
+                )
+                for part in chunks
+            ),
+            parallel,
+        )
         next_level: list[str] = []
-        for folder, listing in zip(level, listings, strict=True):
-            if isinstance(listing, BaseException):
+        for part, answer in zip(chunks, answers, strict=True):
+            if isinstance(answer, BaseException):
+                if not isinstance(answer, RepositoryError):
+                    raise answer
+                answer = dict.fromkeys(part, answer)
+            for folder in part:
+                listing = answer[folder]
                 if isinstance(listing, RepositoryError):
                     result.failed[folder] = listing
                     continue
-                raise listing
-            result.complete.add(folder)
-            for node in listing:
-                result.nodes[node.id] = node
-                if node.is_folder and recursive:
-                    next_level.append(node.id)
+                result.complete.add(folder)
+                for node in listing:
+                    result.nodes[node.id] = node
+                    if node.is_folder and recursive:
+                        next_level.append(node.id)
         level = next_level
     return result

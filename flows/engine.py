@@ -42,7 +42,16 @@ from tasks.connections import opened_repositories
 from tasks.retry import call_with_retries, retry_options
 from tasks.scan import TreeScan, gather_bounded, scan_folders, scan_tree
 from tasks.streaming import hash_stream
-from tasks.transfer import DestinationChanged, RunContext, UnresolvedRef, action_label, compare_content, transfer
+from tasks.transfer import (
+    BATCH_MAX_BYTES,
+    DestinationChanged,
+    RunContext,
+    UnresolvedRef,
+    action_label,
+    compare_content,
+    transfer,
+    transfer_batch,
+)
 
 K = ActionKind
 T = TypeVar("T")
@@ -200,6 +209,72 @@ class _TaggingRepository:
         return getattr(self._inner, name)
 
 
+BATCHED_KINDS = frozenset(
+    {K.CREATE_FOLDER, K.UPDATE_METADATA, K.RENAME, K.MOVE, K.DELETE, K.LOCK, K.UNLOCK, K.ENSURE_VERSIONABLE}
+)
+"""Actions that move no content: always small enough for a `transfer-batch` task run."""
+BATCH_SIZE = 100
+BATCH_WAIT_SECONDS = 0.005
+"""How long the first action of a batch waits for others to become ready before the batch starts."""
+
+
+class _Batcher:
+    """Gathers small actions that are ready at about the same time into one `transfer-batch` task run.
+
+    An action is submitted only once its dependencies are done, so the actions of a batch never depend on
+    each other. A batch starts when it holds `BATCH_SIZE` actions or `BATCH_WAIT_SECONDS` after its first.
+    """
+
+    def __init__(self, batch_task: Any, context: RunContext, slots: asyncio.Semaphore) -> None:
+        self._task = batch_task
+        self._context = context
+        self._slots = slots
+        self._pending: list[tuple[Action, asyncio.Future[Node | None]]] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._running: set[asyncio.Task[None]] = set()
+
+    async def submit(self, action: Action) -> Node | None:
+        """The action's node once its batch ran it; its exception re-raised here, as a `transfer` would."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Node | None] = loop.create_future()
+        self._pending.append((action, future))
+        if len(self._pending) >= BATCH_SIZE:
+            self._flush()
+        elif self._timer is None:
+            self._timer = loop.call_later(BATCH_WAIT_SECONDS, self._flush)
+        return await future
+
+    def _flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        batch, self._pending = self._pending, []
+        if batch:
+            runner = asyncio.create_task(self._run(batch))
+            self._running.add(runner)
+            runner.add_done_callback(self._running.discard)
+
+    async def _run(self, batch: list[tuple[Action, asyncio.Future[Node | None]]]) -> None:
+        actions = [action for action, _ in batch]
+        label = f"transfer-batch-{len(actions)}-{action_label(actions[0])}"[:120]
+        try:
+            results = await self._task(self._context, actions, label, self._slots)
+        except BaseException as exc:  # the task run itself failed: every action of it did
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for (_, future), result in zip(batch, results, strict=True):
+            if future.done():
+                continue
+            if isinstance(result, BaseException):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+
+
 class SyncSetRun:
     """The state of one run of one sync set (members by key, the run context, outcomes)."""
 
@@ -238,6 +313,9 @@ class SyncSetRun:
         self.account: str | None = None
         opts = retry_options(settings.task_retries, settings.retry_backoff_seconds)
         self.transfer_task = transfer.with_options(**opts)
+        self.batch_task = transfer_batch  # no task-level retries: a transient failure leaves the batch (see _transfer)
+        self._batcher: _Batcher | None = None
+        self._slots: asyncio.Semaphore | None = None
         self.scan_task = scan_folders  # no task-level retries: each folder is retried inside its chunk
         self.compare_task = compare_content.with_options(**opts)
 
@@ -463,6 +541,8 @@ class SyncSetRun:
         last_of_member: dict[str, int] = {}
         last_freeing: int | None = None
         semaphore = asyncio.Semaphore(self.settings.transfer_concurrency)
+        self._slots = semaphore
+        self._batcher = _Batcher(self.batch_task, context, semaphore)
         running: set[asyncio.Task[None]] = set()
         progress_id = None
         if len(actions) >= 50:
@@ -480,8 +560,12 @@ class SyncSetRun:
                 if blocked or action.member in failed_members:
                     self._skipped(action, "an earlier step for it did not succeed")
                     return
-                async with semaphore:
+                if action.kind in STATE_ONLY or self._batchable(action, context):
+                    # State writes need no slot; a batched action takes one inside its batch, per repository call.
                     succeeded[index] = await self._do(action, context, plan)
+                else:
+                    async with semaphore:
+                        succeeded[index] = await self._do(action, context, plan)
                 if not succeeded[index]:
                     failed_members.add(action.member)
             finally:
@@ -551,7 +635,7 @@ class SyncSetRun:
             return True
         member_id = self._intent(action, context)
         try:
-            node = await self.transfer_task(context, action, action_label(action))
+            node = await self._transfer(context, action)
         except UnresolvedRef as exc:
             self._skipped(action, str(exc))
             return False
@@ -600,6 +684,34 @@ class SyncSetRun:
             Outcome(action.kind.value, self._item_of(action, node), self._direction(action), "done", None, detail)
         )
         return True
+
+    def _batchable(self, action: Action, context: RunContext) -> bool:
+        """Small enough for a `transfer-batch`: no content, or content of a known size up to BATCH_MAX_BYTES."""
+        if action.kind in BATCHED_KINDS:
+            return True
+        if action.kind in (K.UPLOAD, K.UPDATE_CONTENT) and action.source is not None and action.source.node_id:
+            source = context.observed[action.source.side].get(action.source.node_id)
+            return source is not None and source.size is not None and source.size <= BATCH_MAX_BYTES
+        return False
+
+    async def _transfer(self, context: RunContext, action: Action) -> Node | None:
+        """Carry out one repository action: in a `transfer-batch` task run when it is small, else (and after a
+        transient failure in its batch) as its own `transfer` task run.
+
+        The batch tries each action once. An action that failed transiently there is handed to its own
+        `transfer` task run, whose Prefect retries (transient failures only) are task-run states in run history:
+        so every retry stays visible there, and only the actions that met a fault pay for a task run of their own.
+        A create whose first answer was lost meets its own node on that retry as a name clash, and `_do` adopts it.
+        """
+        label = action_label(action)
+        if self._batcher is None or self._slots is None or not self._batchable(action, context):
+            return await self.transfer_task(context, action, label)
+        try:
+            return await self._batcher.submit(action)
+        except TransientError as exc:
+            self.log.warning("%s failed transiently in its batch, retried as its own task run: %s", label, exc)
+            async with self._slots:
+                return await self.transfer_task(context, action, label)
 
     def _locked_by_someone_else(self, action: Action, context: RunContext) -> bool:
         """A lock someone else holds is theirs: the sync neither takes it over nor claims it as its own."""

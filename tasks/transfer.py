@@ -1,4 +1,5 @@
-"""The transfer: carry out one planned action against one repository, as a retryable Prefect task.
+"""The transfer: carry out one planned action against one repository, as a retryable Prefect task
+(`transfer`, one per large file) or together with other small ones (`transfer-batch`).
 
 Content is streamed from the source repository straight into the target, hashed on the way, so memory
 stays flat whatever the file size and the base records the hash of the bytes that actually moved.
@@ -6,10 +7,14 @@ stays flat whatever the file size and the base records the hash of the bytes tha
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator, Mapping
+from typing import Any
 
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.exceptions import MissingContextError
 
 from connectors.base import Node, Repository
 from connectors.errors import Side
@@ -130,12 +135,36 @@ def _differences(seen: Node, now: Node) -> list[str]:
     return changed
 
 
-async def recheck_destination(context: RunContext, action: Action) -> None:
+def _own_effect(context: RunContext, action: Action, seen: Node, now: Node) -> bool:
+    """True when the destination differs from what the run saw exactly as this rename or move changes it.
+
+    That is an earlier attempt of this same action whose answer was lost (the connection dropped after the
+    server applied it): the retry finds the work done, instead of refusing it as someone else's edit and
+    holding back every later change of the run's namespace. A file counts only when its size and version
+    label are unchanged (a rename touches its modification time, a content edit its version), so an edit
+    made by someone else is never taken for ours.
+    """
+    if action.kind not in (K.RENAME, K.MOVE) or (action.name is None and action.kind is K.RENAME):
+        return False
+    if action.name is not None and now.name != action.name:
+        return False
+    if action.kind is K.MOVE:
+        if action.parent is None or not context.can_resolve(action.parent) or now.parent_id != context.resolve(action.parent):
+            return False
+    elif now.parent_id != seen.parent_id:
+        return False
+    if not seen.is_folder and (seen.version_label is None or seen.version_label != now.version_label or seen.size != now.size):
+        return False
+    return seen.is_folder == now.is_folder
+
+
+async def recheck_destination(context: RunContext, action: Action) -> Node | None:
     """Unison's last check: read the destination again and refuse to overwrite it if it moved on.
 
     Compared with what this run last saw of it (the scan, or the answer of an earlier action of this run).
     A node made in this run, or one the run never saw, has nothing to compare with. The window left between
-    this read and the write is the length of one request: Alfresco has no optimistic locking.
+    this read and the write is the length of one request: Alfresco has no optimistic locking. Returns the
+    node when a rename or move is found already done by an earlier attempt of its own (`_own_effect`).
     """
     assert action.node is not None
     node_id = context.resolve(action.node)
@@ -144,8 +173,11 @@ async def recheck_destination(context: RunContext, action: Action) -> None:
         return
     now = await context.repositories[action.side].get(node_id)
     changed = _differences(seen, now)
+    if changed and _own_effect(context, action, seen, now):
+        return now
     if changed:
         raise DestinationChanged(action, f"{now.name}: {', '.join(changed)}")
+    return None
 
 
 async def carry_out(context: RunContext, action: Action) -> Node | None:
@@ -154,7 +186,10 @@ async def carry_out(context: RunContext, action: Action) -> Node | None:
     kind = action.kind
     node: Node | None = None
     if kind in GATED and kind is not K.UPDATE_CONTENT:
-        await recheck_destination(context, action)
+        already = await recheck_destination(context, action)
+        if already is not None:  # a retried rename or move whose first answer was lost: it is done
+            context.remember(action.side, already)
+            return already
     if kind is K.CREATE_FOLDER:
         assert action.parent is not None and action.name is not None
         node = await repository.create_folder(context.resolve(action.parent), action.name, action.metadata)
@@ -223,6 +258,46 @@ async def carry_out(context: RunContext, action: Action) -> Node | None:
 async def transfer(context: RunContext, action: Action, label: str) -> Node | None:
     """One planned action as its own retryable, visible task run."""
     return await carry_out(context, action)
+
+
+BATCH_MAX_BYTES = 1024 * 1024
+"""Content actions up to this size go into `transfer-batch` task runs; larger files keep a `transfer` each."""
+
+
+@task(name="transfer-batch", cache_policy=NO_CACHE, persist_result=False, task_run_name="{label}")
+async def transfer_batch(
+    context: RunContext, actions: list[Action], label: str, slots: asyncio.Semaphore
+) -> list[Node | Exception | None]:
+    """Several small, independent actions (folders, metadata, locks, renames, moves, deletes, files under
+    `BATCH_MAX_BYTES`) as one task run: Prefect's ~3-7 ms of machinery per task run was most of a sync of
+    small files (bench/RESULTS.md).
+
+    Each action is carried out on its own (at most `slots` repository calls in flight across the run) and
+    its answer or its exception comes back in its place: one failure never stops the others. The batch does
+    not retry: the engine hands an action that failed transiently to its own `transfer` task run, whose
+    Prefect retries then show as task-run states (AwaitingRetry, Retrying) in run history, as before. Each
+    action is logged here (one INFO or WARNING line) and listed in the run's table artifact by the engine.
+    """
+    log = _task_logger()
+
+    async def one(action: Action) -> Node | Exception | None:
+        async with slots:
+            try:
+                node = await carry_out(context, action)
+            except Exception as exc:
+                log.warning("%s: %s", action_label(action), exc)
+                return exc
+        log.info("%s: done", action_label(action))
+        return node
+
+    return list(await asyncio.gather(*(one(action) for action in actions)))
+
+
+def _task_logger() -> Any:
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return logging.getLogger("ecsync")
 
 
 @task(name="compare", cache_policy=NO_CACHE, persist_result=False, task_run_name="compare-{side}-{node_id}")

@@ -31,6 +31,9 @@ async def test_transient_faults_are_retried(connections, database_url, onprem_ap
     assert state.is_completed(), state.message
     await trees_equal(onprem_api, cloud_api, pair)
     retried = 0
+    from prefect.events.worker import EventsWorker
+
+    await asyncio.to_thread(EventsWorker.drain_all, 300)  # history only has the state events this process sent
     async with get_client() as client:
         runs = await client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[f"sync-set:{pair.name}"])))
         for _ in range(180):  # task runs reach the server's history asynchronously (seconds behind under load): poll

@@ -72,9 +72,18 @@ async def reconcile_until_quiet(slug: str, *, rounds: int = 6, force: bool = Fal
     raise AssertionError(f"still not quiet after {rounds} reconciles: {messages}")
 
 
+async def drain_events(timeout: float = 300) -> None:
+    """Send every task-run state event this process still holds: on a loaded machine thousands can be queued,
+    and the server's history (where retries show) only has what it was sent."""
+    from prefect.events.worker import EventsWorker
+
+    await asyncio.to_thread(EventsWorker.drain_all, timeout)
+
+
 async def retry_states(slug: str, *, at_least: int, polls: int = 80) -> int:
     """AwaitingRetry/Retrying task-run states in the history of a sync set's runs (polled: history lags)."""
     seen = 0
+    await drain_events()
     async with get_client() as client:
         for _ in range(polls):
             runs = await client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[f"sync-set:{slug}"])))

@@ -87,6 +87,9 @@ def save_blocks(api_url: str, onprem_url: str, cloud_url: str) -> None:
             read_timeout=30,
             web_url_template=CLOUD_WEB_URL_TEMPLATE,
         ).save("cloud", overwrite=True)
+        from tests.support.prefect_api import restart_prefect_services
+
+        restart_prefect_services()  # nothing of this server's may linger in the process's event worker
 
 
 class Rest:

@@ -85,7 +85,11 @@ def _create_sync_sets(api_url: str, state_db: str, folder: str, names: list[str]
     settings_module.get_settings.cache_clear()
     try:
         with temporary_settings({PREFECT_API_URL: api_url}):
+            from tests.support.prefect_api import restart_prefect_services
+
+            restart_prefect_services()
             asyncio.run(set_up())
+            restart_prefect_services()  # nothing of this server's may linger in the process's event worker
     finally:
         settings_module.get_settings.cache_clear()
 

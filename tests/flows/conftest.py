@@ -16,6 +16,7 @@ import pytest
 
 from ecsync import settings as settings_module
 from ecsync.processes import Child, start_emulator, start_prefect_server
+from tests.support.prefect_api import restart_prefect_services
 
 
 @pytest.fixture(scope="session")
@@ -29,10 +30,9 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Child]:
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     with temporary_settings({PREFECT_API_URL: api_url}):
+        restart_prefect_services()  # events and logs from now on go to this server
         yield server
-        from prefect.logging.handlers import APILogWorker
-
-        APILogWorker.drain_all(timeout=10)  # send the last run logs while the server still listens
+        restart_prefect_services()  # send the last events and logs while the server still listens
     for key, value in previous.items():
         if value is None:
             os.environ.pop(key, None)

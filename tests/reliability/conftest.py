@@ -36,10 +36,11 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Child]:
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     with temporary_settings({PREFECT_API_URL: api_url}):
-        yield server
-        from prefect.logging.handlers import APILogWorker
+        from tests.support.prefect_api import restart_prefect_services
 
-        APILogWorker.drain_all(timeout=10)
+        restart_prefect_services()  # events and logs from now on go to this server
+        yield server
+        restart_prefect_services()
     for key, value in previous.items():
         if value is None:
             os.environ.pop(key, None)

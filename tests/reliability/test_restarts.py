@@ -188,6 +188,9 @@ def own_prefect_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
     monkeypatch.setenv("PREFECT_SERVER_EPHEMERAL_ENABLED", "false")
     try:
         with temporary_settings({PREFECT_API_URL: api_url}):
+            from tests.support.prefect_api import restart_prefect_services
+
+            restart_prefect_services()  # events and logs from now on go to this server
             yield server
             APILogWorker.drain_all(timeout=10)
             EventsWorker.drain_all(timeout=10)

@@ -5,7 +5,6 @@ The same code starts them for `make demo` (`ecsync.processes`), so what the test
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -16,28 +15,15 @@ import pytest
 
 from ecsync import settings as settings_module
 from ecsync.processes import Child, start_emulator, start_prefect_server
-from tests.support.prefect_api import restart_prefect_services
+from tests.support.prefect_api import using_server
 
 
 @pytest.fixture(scope="session")
 def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Child]:
     home = tmp_path_factory.mktemp("prefect")
     server = start_prefect_server(home)
-    api_url = server.extra["api_url"]
-    previous = {key: os.environ.get(key) for key in ("PREFECT_API_URL", "PREFECT_SERVER_EPHEMERAL_ENABLED")}
-    os.environ["PREFECT_API_URL"] = api_url
-    os.environ["PREFECT_SERVER_EPHEMERAL_ENABLED"] = "false"
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    with temporary_settings({PREFECT_API_URL: api_url}):
-        restart_prefect_services()  # events and logs from now on go to this server
+    with using_server(server.extra["api_url"]):
         yield server
-        restart_prefect_services()  # send the last events and logs while the server still listens
-    for key, value in previous.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
     server.stop()
 
 

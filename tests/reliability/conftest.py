@@ -8,7 +8,6 @@ processes (the same way `ecsync.processes` starts them for the demo). The REST h
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ import pytest
 from ecsync import settings as settings_module
 from ecsync.processes import Child, start_emulator, start_prefect_server
 from tests.flows.conftest import cloud_api, onprem_api  # noqa: F401  (re-exported fixtures)
+from tests.support.prefect_api import using_server
 
 TASK_RETRIES = "6"
 """Enough attempts that a 15% per-request fault rate almost never exhausts them; the next run catches the rest."""
@@ -29,23 +29,8 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Child]:
     """A Prefect server of this suite alone; its home (and prefect.db) is `log_path.parent`."""
     home = tmp_path_factory.mktemp("reliability-prefect")
     server = start_prefect_server(home)
-    api_url = server.extra["api_url"]
-    previous = {key: os.environ.get(key) for key in ("PREFECT_API_URL", "PREFECT_SERVER_EPHEMERAL_ENABLED")}
-    os.environ["PREFECT_API_URL"] = api_url
-    os.environ["PREFECT_SERVER_EPHEMERAL_ENABLED"] = "false"
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    with temporary_settings({PREFECT_API_URL: api_url}):
-        from tests.support.prefect_api import restart_prefect_services
-
-        restart_prefect_services()  # events and logs from now on go to this server
+    with using_server(server.extra["api_url"]):
         yield server
-        restart_prefect_services()
-    for key, value in previous.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
     server.stop()
 
 

@@ -164,16 +164,12 @@ async def test_cloud_emulator_restarted_mid_upload(
 
 
 @pytest.fixture()
-def own_prefect_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Restartable]:
+def own_prefect_server(tmp_path: Path) -> Iterator[Restartable]:
     """A Prefect server of this test alone (own home, fixed port), made the client's API for the test.
 
-    Same approach as the suite's server: the environment (for anything that reads it) and `temporary_settings`
-    (for this process), both restored afterwards. The events worker is drained on the way in and out so it
-    connects to whichever server is current rather than keeping a socket to one that has gone.
+    Same approach as the suite's server (`tests.support.prefect_api.using_server`).
     """
-    from prefect.events.worker import EventsWorker
-    from prefect.logging.handlers import APILogWorker
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from tests.support.prefect_api import using_server
 
     home, port = tmp_path / "prefect-home", free_port()
 
@@ -182,18 +178,9 @@ def own_prefect_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
 
     server = Restartable(start, start())
     api_url = server.child.extra["api_url"]
-    APILogWorker.drain_all(timeout=10)
-    EventsWorker.drain_all(timeout=10)
-    monkeypatch.setenv("PREFECT_API_URL", api_url)
-    monkeypatch.setenv("PREFECT_SERVER_EPHEMERAL_ENABLED", "false")
     try:
-        with temporary_settings({PREFECT_API_URL: api_url}):
-            from tests.support.prefect_api import restart_prefect_services
-
-            restart_prefect_services()  # events and logs from now on go to this server
+        with using_server(api_url):
             yield server
-            APILogWorker.drain_all(timeout=10)
-            EventsWorker.drain_all(timeout=10)
     finally:
         server.child.stop()
 

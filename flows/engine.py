@@ -34,6 +34,7 @@ from flows.reporting import Outcome, failure_summary, publish_artifacts
 from models import store
 from models.store import MemberRow
 from models.tables import Member, SyncSet, utcnow
+from models.writer import StateWriter
 from sync.convert import base_from_member, options_from_sync_set
 from sync.model import CLOUD, CREATES, ONPREM, Action, ActionKind, Observation, Plan
 from sync.names import name_key
@@ -291,6 +292,8 @@ class SyncSetRun:
         scope_member_id: int | None = None,
     ) -> None:
         self.db = database_url
+        self.writer = StateWriter(database_url)
+        """Every member write of propagation goes through it (group commit, off the event loop)."""
         self.sync_set = sync_set
         self.repositories: dict[Side, Repository] = {
             ONPREM: _TaggingRepository(onprem, ONPREM),  # type: ignore[dict-item]
@@ -595,9 +598,10 @@ class SyncSetRun:
             task.add_done_callback(running.discard)
         if running:
             await asyncio.gather(*running)
-        if self._deferred_clear:  # a RECORD_BASE that was skipped or failed: clear what it would have cleared
-            store.clear_intents(self.db, sorted(self._deferred_clear))
-            self._deferred_clear.clear()
+        for member_id in sorted(self._deferred_clear):  # a RECORD_BASE skipped or failed: clear what it would have
+            self.writer.post(member_id, **CLEAR_INTENT)
+        self._deferred_clear.clear()
+        await self.writer.drain()
         if progress_id is not None:
             await aupdate_progress_artifact(progress_id, progress=100.0)
 
@@ -617,14 +621,14 @@ class SyncSetRun:
     async def _do(self, action: Action, context: RunContext, plan: Plan) -> bool:
         """Carry out one action and record its effect; False when it failed (already recorded)."""
         if action.kind is K.RECORD_BASE:
-            return self._record_base(action, context)
+            return await self._record_base(action, context)
         if action.kind is K.MARK_FAILED:
-            self._mark_failed(action, context, plan)
+            await self._mark_failed(action, context, plan)
             return True
         if action.kind is K.DROP_MEMBER:
             member_id = self.member_ids.pop(action.member, None)
             if member_id is not None:
-                store.delete_members(self.db, [member_id])
+                self.writer.post_delete([member_id])
             return True
         if action.kind is K.COMPARE:
             return True
@@ -633,7 +637,7 @@ class SyncSetRun:
                 Outcome("lock", self._item(action), "to on-prem", "skipped", None, "already locked by another user")
             )
             return True
-        member_id = self._intent(action, context)
+        member_id = await self._intent(action, context)
         try:
             node = await self._transfer(context, action)
         except UnresolvedRef as exc:
@@ -644,7 +648,7 @@ class SyncSetRun:
             # the next run plans that edit as a change or a conflict instead of this run overwriting it.
             if member_id is not None:
                 self._in_flight.pop(member_id, None)
-                store.update_member(self.db, member_id, intent=None, intent_at=None)
+                self.writer.post(member_id, **CLEAR_INTENT)
             self.log.warning("%s of %s skipped: %s; the next run picks it up", action.kind.value, self._item(action), exc)
             self._skipped(action, str(exc))
             return False
@@ -678,7 +682,7 @@ class SyncSetRun:
                 # it had been killed during the call; whatever does not reach RECORD_BASE is cleared at the end.
                 self._deferred_clear.add(member_id)
             else:
-                store.update_member(self.db, member_id, **values)
+                self.writer.post(member_id, **values)
         detail = action.reason
         self.outcomes.append(
             Outcome(action.kind.value, self._item_of(action, node), self._direction(action), "done", None, detail)
@@ -727,7 +731,7 @@ class SyncSetRun:
             return node.name
         return self._item(action)
 
-    def _intent(self, action: Action, context: RunContext) -> int | None:
+    async def _intent(self, action: Action, context: RunContext) -> int | None:
         """Write the action in flight to its member before the call (a new pair gets its row now)."""
         intent: dict[str, Any] = {"kind": action.kind.value, "side": action.side, "run": self.run_id}
         if action.parent is not None and context.can_resolve(action.parent):
@@ -739,14 +743,14 @@ class SyncSetRun:
             intent["source_id"] = context.resolve(action.source)
         member_id = self.member_ids.get(action.member)
         if member_id is None and action.kind in (K.UPLOAD, K.CREATE_FOLDER) and action.source is not None:
-            member_id = self._insert_intended(action, context, intent)
+            member_id = await self._insert_intended(action, context, intent)
         elif member_id is not None:
-            store.update_member(self.db, member_id, intent=intent, intent_at=utcnow())
+            await self.writer.update(member_id, intent=intent, intent_at=utcnow())
         if member_id is not None:
             self._in_flight[member_id] = intent
         return member_id
 
-    def _insert_intended(self, action: Action, context: RunContext, intent: dict[str, Any]) -> int | None:
+    async def _insert_intended(self, action: Action, context: RunContext, intent: dict[str, Any]) -> int | None:
         """The row of a new pair, written with its intent before the create is sent."""
         assert action.source is not None
         source_id = intent.get("source_id")
@@ -763,11 +767,11 @@ class SyncSetRun:
             intent_at=utcnow(),
             **{f"{source_side}_id": source_id},
         )
-        member_id = store.insert_member(self.db, row)
+        member_id = await self.writer.insert(row)
         self.member_ids[action.member] = member_id
         return member_id
 
-    def _record_base(self, action: Action, context: RunContext) -> bool:
+    async def _record_base(self, action: Action, context: RunContext) -> bool:
         values: dict[str, Any] = {}
         nodes: dict[Side, Node | None] = {}
         for side, ref in ((ONPREM, action.onprem), (CLOUD, action.cloud)):
@@ -794,10 +798,10 @@ class SyncSetRun:
             values["rel_path"] = ""
         member_id = self.member_ids.get(action.member)
         if member_id is None:
-            member_id = store.insert_member(self.db, Member(sync_set_id=self.sync_set.id or 0, **values))
+            member_id = await self.writer.insert(Member(sync_set_id=self.sync_set.id or 0, **values))
             self.member_ids[action.member] = member_id
         else:
-            store.update_member(self.db, member_id, **values)
+            self.writer.post(member_id, **values)
             self._deferred_clear.discard(member_id)
         return True
 
@@ -820,7 +824,7 @@ class SyncSetRun:
         )
         return getattr(base, f"{prefix}_sha256") if same else None
 
-    def _mark_failed(self, action: Action, context: RunContext, plan: Plan) -> None:
+    async def _mark_failed(self, action: Action, context: RunContext, plan: Plan) -> None:
         code = action.error_code or ErrorCode.UNKNOWN
         report = {"operation": "plan", "brief_summary": action.reason}
         values = failure_fields(code, report, self.run_id, plan.fingerprints.get(action.member), action="plan")
@@ -836,9 +840,9 @@ class SyncSetRun:
                         kind = node.is_folder
                         ids["rel_path"] = relative_path(node, self.root_path) if side == ONPREM else node.name
             row = Member(sync_set_id=self.sync_set.id or 0, kind=member_kind(kind), **ids, **values)
-            self.member_ids[action.member] = store.insert_member(self.db, row)
+            self.member_ids[action.member] = await self.writer.insert(row)
         else:
-            store.update_member(self.db, member_id, **values)
+            self.writer.post(member_id, **values)
         self.outcomes.append(Outcome("mark-failed", self._item(action), "", "failed", code.value, action.reason))
         self.log.error("Not synced: %s: %s (%s)", action.member, code.value, action.reason)
 
@@ -849,7 +853,7 @@ class SyncSetRun:
             code, exc.report, self.run_id, plan.fingerprints.get(action.member), action=action.kind.value, side=side
         )
         if member_id is not None:
-            store.update_member(self.db, member_id, **values)
+            self.writer.post(member_id, **values)
         self.outcomes.append(
             Outcome(action.kind.value, self._item(action), self._direction(action), "failed", code.value, exc.message)
         )
@@ -878,7 +882,10 @@ class SyncSetRun:
             )
         for ignored in plan.ignored:
             self.log.info("Ignored %s %s: %s", ignored.side, ignored.name, ignored.reason)
-        await self.propagate(plan, {ONPREM: onprem, CLOUD: cloud})
+        try:
+            await self.propagate(plan, {ONPREM: onprem, CLOUD: cloud})
+        finally:
+            await self.writer.close()  # what was queued is committed even when propagation raised
         # The report counts in SQL (one aggregate) instead of loading every member a second time.
         summary = store.member_summary(self.db, self.sync_set.id or 0)
         failure = failure_summary(summary)

@@ -276,21 +276,25 @@ async def transfer_batch(
     its answer or its exception comes back in its place: one failure never stops the others. The batch does
     not retry: the engine hands an action that failed transiently to its own `transfer` task run, whose
     Prefect retries then show as task-run states (AwaitingRetry, Retrying) in run history, as before. Each
-    action is logged here (one INFO or WARNING line) and listed in the run's table artifact by the engine.
+    failure is logged here as a WARNING line of its own, the actions done as one INFO line listing them (a log
+    record per action cost a tenth of a push's CPU in Prefect's handlers), and every action is in the run's
+    table artifact, written by the engine.
     """
     log = _task_logger()
 
     async def one(action: Action) -> Node | Exception | None:
         async with slots:
             try:
-                node = await carry_out(context, action)
+                return await carry_out(context, action)
             except Exception as exc:
                 log.warning("%s: %s", action_label(action), exc)
                 return exc
-        log.info("%s: done", action_label(action))
-        return node
 
-    return list(await asyncio.gather(*(one(action) for action in actions)))
+    results = list(await asyncio.gather(*(one(action) for action in actions)))
+    done = [action_label(action) for action, result in zip(actions, results, strict=True) if not isinstance(result, Exception)]
+    if done:
+        log.info("%d of %d done:\n%s", len(done), len(actions), "\n".join(done))
+    return results
 
 
 def _task_logger() -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -9,6 +10,7 @@ from prefect import flow
 from prefect.states import State
 from pydantic import Field
 
+from connectors.base import Node, Repository
 from connectors.errors import RepositoryError
 from ecsync.settings import get_settings
 from flows.common import database_url, final_state, refused, sync_set_tag, tag_current_run
@@ -47,53 +49,66 @@ async def sync_to_cloud(
     url = database_url()
     folder_path = "/".join(part for part in destination.folder.replace("\\", "/").split("/") if part)
 
-    async def prepare() -> tuple[Any, str, Any]:
+    async def prepare(onprem: Repository, cloud: Repository) -> tuple[Any, str, Any]:
         home = await open_repository(cloud_connection, "cloud")
         try:
             await check_network_membership(home, destination)
         finally:
             await home.aclose()
-        async with opened_repositories(onprem_connection, cloud_connection, destination.network) as (onprem, cloud):
-            setup = await validate_setup(url, onprem, cloud, items, destination, options, slug)
-            owner = await onprem.whoami()
-            target = setup.target_folder
-            if target is None:
-                assert setup.target_parent is not None
-                target = setup.target_parent
-                for name in setup.missing_folders:
-                    target = await cloud.create_folder(target.id, name)
+        setup = await validate_setup(url, onprem, cloud, items, destination, options, slug)
+        owner = await onprem.whoami()
+        target = setup.target_folder
+        if target is None:
+            assert setup.target_parent is not None
+            target = setup.target_parent
+            for name in setup.missing_folders:
+                target = await cloud.create_folder(target.id, name)
         return setup, owner, target
 
     settings = get_settings()
-    try:  # validation is read-only and folder creation resumes where it stopped, so a transient fault is retried
-        setup, owner, target = await call_with_retries(prepare, settings.task_retries, settings.retry_backoff_seconds, "setup")
-    except SyncRefused as exc:
-        return refused(str(exc))
-    except RepositoryError as exc:
-        return refused(f"Could not create sync: {exc.code.value}: {exc.message} [{exc.report}]")
+    # One pair of connections (pools, tickets) for validation and the first push.
+    async with opened_repositories(onprem_connection, cloud_connection, destination.network) as (onprem, cloud):
+        try:  # validation is read-only and folder creation resumes where it stopped, so a transient fault is retried
+            setup, owner, target = await call_with_retries(
+                lambda: prepare(onprem, cloud), settings.task_retries, settings.retry_backoff_seconds, "setup"
+            )
+        except SyncRefused as exc:
+            return refused(str(exc))
+        except RepositoryError as exc:
+            return refused(f"Could not create sync: {exc.code.value}: {exc.message} [{exc.report}]")
+        sync_set = SyncSet(
+            slug=slug,
+            owner=owner,
+            onprem_connection=onprem_connection,
+            cloud_connection=cloud_connection,
+            kind=setup.kind.value,
+            items=list(items),
+            target_network=destination.network,
+            target_site=destination.site,
+            target_folder_id=target.id,
+            target_folder_path=folder_path,
+            include_subfolders=options.include_subfolders,
+            lock_on_premise=options.lock_on_premise,
+            allow_cloud_delete=options.allow_cloud_delete,
+            delete_on_premise=options.delete_on_premise,
+            conflict_policy=options.conflict_policy,
+            max_delete_percent=options.max_delete_percent,
+            state=SyncSetState.ACTIVE.value,
+            # Born leased to this run: a scheduled sweep must not take the new set between its creation and its first push.
+            lease_owner=current_run_id(),
+            lease_expires_at=utcnow() + timedelta(seconds=get_settings().lease_seconds),
+        )
+        save_new_sync_set(url, sync_set, setup.nodes)
+        try:
+            result = await run_sync_set(url, slug, settings=settings, repositories=(onprem, cloud))
+        except SyncBusy as exc:
+            return refused(str(exc))
+    return final_state(result)
 
-    sync_set = SyncSet(
-        slug=slug,
-        owner=owner,
-        onprem_connection=onprem_connection,
-        cloud_connection=cloud_connection,
-        kind=setup.kind.value,
-        items=list(items),
-        target_network=destination.network,
-        target_site=destination.site,
-        target_folder_id=target.id,
-        target_folder_path=folder_path,
-        include_subfolders=options.include_subfolders,
-        lock_on_premise=options.lock_on_premise,
-        allow_cloud_delete=options.allow_cloud_delete,
-        delete_on_premise=options.delete_on_premise,
-        conflict_policy=options.conflict_policy,
-        max_delete_percent=options.max_delete_percent,
-        state=SyncSetState.ACTIVE.value,
-        # Born leased to this run: a scheduled sweep must not take the new set between its creation and its first push.
-        lease_owner=current_run_id(),
-        lease_expires_at=utcnow() + timedelta(seconds=get_settings().lease_seconds),
-    )
+
+def save_new_sync_set(url: str, sync_set: SyncSet, direct_nodes: Sequence[Node]) -> None:
+    """The sync set row and its direct members in one transaction; an unsynced set of that slug is renamed."""
+    slug = sync_set.slug
     existing = store.get_sync_set(url, slug)
     with store.session_scope(url) as session:
         if existing is not None:  # an unsynced set of that name: its slug is taken over by the new one
@@ -102,7 +117,7 @@ async def sync_to_cloud(
             session.flush()
         session.add(sync_set)
         session.flush()
-        for node in setup.nodes:
+        for node in direct_nodes:
             session.add(
                 Member(
                     sync_set_id=sync_set.id,
@@ -115,8 +130,3 @@ async def sync_to_cloud(
                     status=MemberStatus.PENDING.value,
                 )
             )
-    try:
-        result = await run_sync_set(url, slug, settings=settings)
-    except SyncBusy as exc:
-        return refused(str(exc))
-    return final_state(result)

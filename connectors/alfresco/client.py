@@ -105,6 +105,7 @@ class AlfrescoRepository:
         self.label: str = self.settings.label
         self._http = AlfrescoTransport(self.settings, client=client, transport=transport)
         self._library_ids: dict[str, str] = {}
+        self._me: str | None = None
 
     @classmethod
     def from_fields(
@@ -238,8 +239,11 @@ class AlfrescoRepository:
                 yield chunk
 
     async def whoami(self) -> str:
-        document = await self._http.call("who am I", "GET", Api.CORE, "people/-me-")
-        return str(document["entry"]["id"])
+        """The account's id, asked once per client: its credentials, hence its identity, never change."""
+        if self._me is None:
+            document = await self._http.call("who am I", "GET", Api.CORE, "people/-me-")
+            self._me = str(document["entry"]["id"])
+        return self._me
 
     async def get_network(self, network_id: str) -> Network:
         document = await self._http.call("get network", "GET", Api.CORE, f"networks/{quote(network_id, safe='-')}")

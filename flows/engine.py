@@ -412,6 +412,8 @@ class SyncSetRun:
             return None
         try:
             adopted = await self._retried(lambda: self._adopted_node(member, member.intent or {}), "adopt after a name clash")
+        except TransientError:
+            raise  # undecided: the caller keeps the intent for the next run's recovery
         except RepositoryError:
             return None
         if adopted is None:
@@ -655,7 +657,13 @@ class SyncSetRun:
         except NameClashError as exc:
             adopted = None
             if action.kind in (K.UPLOAD, K.CREATE_FOLDER) and member_id is not None:
-                adopted = await self._adopt_after_clash(action, context, member_id)
+                try:
+                    adopted = await self._adopt_after_clash(action, context, member_id)
+                except TransientError as undecided:
+                    # Whether the node met is ours could not be read: keep the intent, so the next run's recovery
+                    # adopts it then, instead of leaving it a stranger that clashes with its own source forever.
+                    self._failed(action, undecided, plan, member_id, keep_intent=True)
+                    return False
             if adopted is None:
                 self._failed(action, exc, plan, member_id)
                 return False
@@ -846,12 +854,18 @@ class SyncSetRun:
         self.outcomes.append(Outcome("mark-failed", self._item(action), "", "failed", code.value, action.reason))
         self.log.error("Not synced: %s: %s (%s)", action.member, code.value, action.reason)
 
-    def _failed(self, action: Action, exc: RepositoryError, plan: Plan, member_id: int | None) -> None:
+    def _failed(
+        self, action: Action, exc: RepositoryError, plan: Plan, member_id: int | None, *, keep_intent: bool = False
+    ) -> None:
         side = error_side(exc, action.side)
         code = exc.code_for(side)
         values = failure_fields(
             code, exc.report, self.run_id, plan.fingerprints.get(action.member), action=action.kind.value, side=side
         )
+        if keep_intent:
+            del values["intent"], values["intent_at"]
+            if member_id is not None:
+                self._in_flight.pop(member_id, None)
         if member_id is not None:
             self.writer.post(member_id, **values)
         self.outcomes.append(
@@ -911,20 +925,25 @@ async def run_sync_set(
     force: bool = False,
     scope_member_id: int | None = None,
     settings: Settings | None = None,
+    repositories: tuple[Repository, Repository] | None = None,
 ) -> RunResult:
-    """Reconcile one sync set under its lease, with its own repositories for this run."""
+    """Reconcile one sync set under its lease, with its own repositories for this run.
+
+    `repositories` (on-prem, cloud) lets a flow that has them open already (sync-to-cloud, after validating)
+    reuse its connections and tickets; they must be the sync set's own connections and the caller closes them.
+    """
     settings = settings or get_settings()
     sync_set = store.get_sync_set(database_url, slug)
     if sync_set is None:
         raise LookupError(f"No sync set named {slug!r}")
     run_id = current_run_id()
-    async with (
-        leased(database_url, sync_set, run_id, settings),
-        opened_repositories(sync_set.onprem_connection, sync_set.cloud_connection, sync_set.target_network) as (
-            onprem,
-            cloud,
-        ),
-    ):
+    async with contextlib.AsyncExitStack() as stack:
+        await stack.enter_async_context(leased(database_url, sync_set, run_id, settings))
+        if repositories is None:
+            repositories = await stack.enter_async_context(
+                opened_repositories(sync_set.onprem_connection, sync_set.cloud_connection, sync_set.target_network)
+            )
+        onprem, cloud = repositories
         engine = SyncSetRun(
             database_url,
             sync_set,

@@ -10,7 +10,7 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from flows.reconcile import reconcile
 from flows.sync_to_cloud import sync_to_cloud
 from models import store
-from models.tables import Member
+from models.tables import Member, MemberStatus
 from tests.flows.conftest import make_pair
 from tests.flows.test_changes import trees_equal
 
@@ -61,6 +61,39 @@ async def test_a_create_whose_node_differs_is_not_adopted(connections, database_
     assert state.is_failed() and "TARGET_FOLDER_NAME_CLASH" in state.message
     clash = next(n for n in await cloud_api.children(cloud_root["id"]) if n["name"] == "other.txt")
     assert await cloud_api.content(clash["id"]) == b"someone else's bytes", "never overwritten"
+
+
+async def test_a_create_whose_answer_was_lost_and_cannot_be_checked_yet_is_adopted_next_run(
+    connections, database_url, onprem_api, cloud_api
+):
+    pair, _ = await pushed(onprem_api, cloud_api, {"a.txt": b"a"})
+    await onprem_api.upload(pair.onprem_folder["id"], "late.txt", b"answer lost on the way back")
+    # The upload is made but its answer is dropped; the retry meets the node as a name clash; reading the node
+    # back to compare its bytes fails transiently past every retry: whether the node is ours is undecided.
+    await cloud_api.faults(
+        {
+            "rules": [
+                {"method": "POST", "path": "/children$", "kind": "drop", "fail_next": 1},
+                {"method": "GET", "path": "/content$", "status": 503, "fail_next": 1000},
+            ]
+        }
+    )
+    try:
+        state = await reconcile(slug=pair.name, return_state=True)
+    finally:
+        await cloud_api.faults(None)
+    assert state.is_failed() and "TRANSIENT" in state.message, state.message
+    sync_set = store.get_sync_set(database_url, pair.name)
+    late = next(
+        m for m in store.members_of(database_url, sync_set.id) if m.op_name == "late.txt" or m.rel_path.endswith("late.txt")
+    )
+    assert late.intent is not None and late.status == MemberStatus.TEMPORARY_ERROR.value, "the intent is kept for the next run"
+
+    state = await reconcile(slug=pair.name, return_state=True)
+    assert state.is_completed(), state.message
+    tree = await trees_equal(onprem_api, cloud_api, pair)
+    assert sorted(tree) == ["a.txt", "late.txt"], "the node made was adopted, not met as a stranger"
+    assert all(m.intent is None and m.status == "synced" for m in store.members_of(database_url, sync_set.id))
 
 
 async def test_a_second_run_of_the_same_sync_set_changes_nothing(connections, database_url, onprem_api, cloud_api):

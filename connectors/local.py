@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import ctypes
 import errno
+import functools
 import getpass
 import json
 import mimetypes
@@ -106,6 +107,32 @@ def _fsync_dir(path: str) -> None:
         os.close(fd)
 
 
+_PROC_FD = os.path.isdir("/proc/self/fd") and hasattr(os, "O_PATH")
+
+
+def _real_path(full: str) -> str:
+    """`os.path.realpath`, resolved by the kernel where /proc allows: one open and one readlink instead of an
+    lstat per path component in Python (that was a tenth of a local sync's CPU). Falls back to realpath for a
+    path that does not exist (realpath then resolves what does) or where there is no /proc."""
+    if _PROC_FD:
+        try:
+            fd = os.open(full, os.O_PATH)
+        except OSError:
+            return os.path.realpath(full)
+        try:
+            return os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            return os.path.realpath(full)
+        finally:
+            os.close(fd)
+    return os.path.realpath(full)
+
+
+@functools.lru_cache(maxsize=1024)
+def _mime_type(suffix: str) -> str | None:
+    return mimetypes.guess_type(f"x{suffix}")[0]
+
+
 def _key(st: os.stat_result) -> str:
     return f"{st.st_dev}:{st.st_ino}"
 
@@ -156,6 +183,9 @@ class LocalRepository:
         self._aliases: dict[str, str] = self._read_json("aliases.json")
         """Current inode key -> the node's stable id, for files replaced by `update_content`."""
         self._trash_index: dict[str, dict[str, Any]] = self._read_json("trash.json")
+        self._dir_syncs: dict[str, asyncio.Future[None]] = {}
+        self._background: set[asyncio.Future[None]] = set()
+        """Folder -> the fsync of it that is scheduled and not started yet (callers in the meantime share it)."""
         self.root_id = self._id_of(os.lstat(self._root_str))
         self._index[self.root_id] = ""
 
@@ -189,7 +219,7 @@ class LocalRepository:
 
     def _contained(self, full: str, operation: str, rel: str) -> None:
         """Refuse a path whose real location (symlinks resolved) is outside the root or in the trash."""
-        real = os.path.realpath(full)
+        real = _real_path(full)
         inside = real == self._root_str or real.startswith(self._root_str + os.sep)
         trash = str(self.trash)
         if not inside or real == trash or real.startswith(trash + os.sep):
@@ -271,7 +301,7 @@ class LocalRepository:
             size=0 if is_folder else st.st_size,
             modified_at=_mtime(st),
             version_label=None,
-            mime_type=None if is_folder else mimetypes.guess_type(name)[0],
+            mime_type=None if is_folder else _mime_type(os.path.splitext(name)[1].lower()),
             is_locked=node_id in self._locks,
             lock_owner=self._locks.get(node_id),
             path="/" + parent_rel,
@@ -355,6 +385,37 @@ class LocalRepository:
                 os.unlink(tmp)
             raise
         return tmp
+
+    async def _sync_dir(self, path: str) -> None:
+        """Make the renames into `path` durable before the call returns, off the event loop.
+
+        Group commit for folders: an fsync of a folder covers every rename into it made before it starts, so
+        the renames of concurrent uploads into one folder share the fsync that is scheduled and not started.
+        """
+        pending = self._dir_syncs.get(path)
+        if pending is None:
+            pending = asyncio.get_running_loop().create_future()
+            self._dir_syncs[path] = pending
+            asyncio.get_running_loop().call_soon(self._start_dir_sync, path, pending)
+        await asyncio.shield(pending)
+
+    def _start_dir_sync(self, path: str, done: asyncio.Future[None]) -> None:
+        if self._dir_syncs.get(path) is done:
+            del self._dir_syncs[path]  # renames from now on need an fsync that starts after them
+
+        async def run() -> None:
+            try:
+                await asyncio.to_thread(_fsync_dir, path)
+            except BaseException as exc:  # _fsync_dir is best effort; anything else reaches every waiter
+                if not done.done():
+                    done.set_exception(exc)
+                raise
+            if not done.done():
+                done.set_result(None)
+
+        task = asyncio.ensure_future(run())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     # ----------------------------------------------------------------- reads
 
@@ -441,8 +502,8 @@ class LocalRepository:
         check_name(name)
         parent_rel = self._folder(parent_id, "upload")
         rel = f"{parent_rel}/{name}" if parent_rel else name
-        with self._os_errors("upload", rel):
-            self._refuse_clash(parent_rel, name, "upload")
+        # The clash check that counts is the one just before the no-replace rename; a name taken meanwhile
+        # costs the bytes written to the temp file, not a second scan of the folder for every upload.
         tmp = await self._write_temp(parent_rel, content, "upload")
         try:
             with self._os_errors("upload", rel):
@@ -452,7 +513,7 @@ class LocalRepository:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
-        _fsync_dir(self._full(parent_rel))
+        await self._sync_dir(self._full(parent_rel))
         with self._os_errors("upload", rel):
             return self._node(rel, os.lstat(self._full(rel)))
 
@@ -471,7 +532,7 @@ class LocalRepository:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
-        _fsync_dir(self._full(parent_rel))
+        await self._sync_dir(self._full(parent_rel))
         with self._os_errors("update-content", rel):
             new_st = os.lstat(self._full(rel))
         self._aliases.pop(_key(st), None)
@@ -522,8 +583,8 @@ class LocalRepository:
                     os.rename(self._full(rel), self._full(new_rel))  # case-only change of the same node
                 else:
                     _rename_noreplace(self._full(rel), self._full(new_rel))
-                _fsync_dir(self._full(parent_rel))
-                self._reindex_subtree(rel, new_rel)
+                self._reindex_subtree(rel, new_rel)  # before the await: other calls may run during the fsync
+                await self._sync_dir(self._full(parent_rel))
             return self._node(new_rel, os.lstat(self._full(new_rel)))
 
     async def update_metadata(self, node_id: str, metadata: Metadata) -> Node:

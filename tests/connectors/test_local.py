@@ -461,3 +461,24 @@ async def test_external_delete_is_not_found_and_prunes_aliases(repo: LocalReposi
     with pytest.raises(NodeNotFoundError):
         await repo.get(node.id)
     assert json.loads(aliases.read_text()) == {}
+
+
+async def test_concurrent_uploads_into_one_folder_share_its_fsync(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import connectors.local as local
+
+    started: list[list[str]] = []
+    real_fsync_dir = local._fsync_dir
+
+    def recording(path: str) -> None:
+        if path.endswith("many"):
+            started.append(sorted(os.listdir(path)))  # what this fsync makes durable
+        real_fsync_dir(path)
+
+    monkeypatch.setattr(local, "_fsync_dir", recording)
+    repo = LocalRepository(tmp_path)
+    folder = await repo.create_folder(repo.root_id, "many")
+    nodes = await asyncio.gather(*(repo.upload(folder.id, f"f{i}.txt", chunks(b"x" * i)) for i in range(20)))
+    assert 1 <= len(started) < 20, "renames into one folder share an fsync"
+    for node in nodes:  # each upload returned only after an fsync that began with its file in place
+        assert any(node.name in names for names in started), node.name
+    assert sorted(n.name for n in nodes) == sorted(os.listdir(tmp_path / "many"))

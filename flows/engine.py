@@ -217,22 +217,33 @@ BATCHED_KINDS = frozenset(
 BATCH_SIZE = 100
 BATCH_WAIT_SECONDS = 0.005
 """How long the first action of a batch waits for others to become ready before the batch starts."""
+BACKLOG_PER_SLOT = 2
+"""While running batches hold this many unfinished actions per transfer slot, new actions gather instead."""
 
 
 class _Batcher:
     """Gathers small actions that are ready at about the same time into one `transfer-batch` task run.
 
     An action is submitted only once its dependencies are done, so the actions of a batch never depend on
-    each other. A batch starts when it holds `BATCH_SIZE` actions or `BATCH_WAIT_SECONDS` after its first.
+    each other. A batch starts when it holds `BATCH_SIZE` actions, or `BATCH_WAIT_SECONDS` after its first
+    while the running batches are short of work. While they hold a backlog (`BACKLOG_PER_SLOT` unfinished
+    actions per slot) new actions gather into the next batch instead, which starts as soon as the backlog
+    runs low: a busy run makes few, large task runs; a sparse one starts each action within milliseconds.
+    Each action's result is handed back as the action ends, not when its whole batch does, so what waits for
+    it (a folder's children) starts at once.
     """
 
-    def __init__(self, batch_task: Any, context: RunContext, slots: asyncio.Semaphore) -> None:
+    def __init__(self, batch_task: Any, context: RunContext, slots: asyncio.Semaphore, slot_count: int) -> None:
         self._task = batch_task
         self._context = context
         self._slots = slots
+        self._low_water = max(1, BACKLOG_PER_SLOT * slot_count)
         self._pending: list[tuple[Action, asyncio.Future[Node | None]]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._running: set[asyncio.Task[None]] = set()
+        self._active = 0
+        """Actions in running batches that have not ended yet."""
+        self.batches = 0
 
     async def submit(self, action: Action) -> Node | None:
         """The action's node once its batch ran it; its exception re-raised here, as a `transfer` would."""
@@ -241,7 +252,7 @@ class _Batcher:
         self._pending.append((action, future))
         if len(self._pending) >= BATCH_SIZE:
             self._flush()
-        elif self._timer is None:
+        elif self._active < self._low_water and self._timer is None:
             self._timer = loop.call_later(BATCH_WAIT_SECONDS, self._flush)
         return await future
 
@@ -251,29 +262,41 @@ class _Batcher:
             self._timer = None
         batch, self._pending = self._pending, []
         if batch:
+            self._active += len(batch)
+            self.batches += 1
             runner = asyncio.create_task(self._run(batch))
             self._running.add(runner)
             runner.add_done_callback(self._running.discard)
 
+    def _settle(self, future: asyncio.Future[Node | None], result: Node | BaseException | None) -> None:
+        if future.done():
+            return
+        self._active -= 1
+        if isinstance(result, BaseException):
+            future.set_exception(result)
+        else:
+            future.set_result(result)
+        if self._pending and self._active < self._low_water and self._timer is None:
+            self._flush()
+
     async def _run(self, batch: list[tuple[Action, asyncio.Future[Node | None]]]) -> None:
         actions = [action for action, _ in batch]
+        futures = [future for _, future in batch]
         label = f"transfer-batch-{len(actions)}-{action_label(actions[0])}"[:120]
+
+        def report(index: int, result: Node | Exception | None) -> None:
+            self._settle(futures[index], result)
+
         try:
-            results = await self._task(self._context, actions, label, self._slots)
-        except BaseException as exc:  # the task run itself failed: every action of it did
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
+            results = await self._task(self._context, actions, label, self._slots, report)
+        except BaseException as exc:  # the task run itself failed: every action of it not settled yet did
+            for future in futures:
+                self._settle(future, exc)
             if not isinstance(exc, Exception):
                 raise
             return
-        for (_, future), result in zip(batch, results, strict=True):
-            if future.done():
-                continue
-            if isinstance(result, BaseException):
-                future.set_exception(result)
-            else:
-                future.set_result(result)
+        for future, result in zip(futures, results, strict=True):
+            self._settle(future, result)
 
 
 class SyncSetRun:
@@ -547,7 +570,7 @@ class SyncSetRun:
         last_freeing: int | None = None
         semaphore = asyncio.Semaphore(self.settings.transfer_concurrency)
         self._slots = semaphore
-        self._batcher = _Batcher(self.batch_task, context, semaphore)
+        self._batcher = _Batcher(self.batch_task, context, semaphore, self.settings.transfer_concurrency)
         running: set[asyncio.Task[None]] = set()
         progress_id = None
         if len(actions) >= 50:
@@ -766,15 +789,15 @@ class SyncSetRun:
             return None
         source_side = action.source.side
         source_node = context.observed[source_side].get(source_id) or context.latest.get((source_side, source_id))
-        row = Member(
-            sync_set_id=self.sync_set.id or 0,
-            kind=member_kind(action.is_folder),
-            direct=action.direct,
-            rel_path=relative_path(source_node, self.root_path) if source_node else action.name or "",
-            intent=intent,
-            intent_at=utcnow(),
-            **{f"{source_side}_id": source_id},
-        )
+        row = {
+            "sync_set_id": self.sync_set.id or 0,
+            "kind": member_kind(action.is_folder),
+            "direct": action.direct,
+            "rel_path": relative_path(source_node, self.root_path) if source_node else action.name or "",
+            "intent": intent,
+            "intent_at": utcnow(),
+            f"{source_side}_id": source_id,
+        }
         member_id = await self.writer.insert(row)
         self.member_ids[action.member] = member_id
         return member_id
@@ -806,7 +829,7 @@ class SyncSetRun:
             values["rel_path"] = ""
         member_id = self.member_ids.get(action.member)
         if member_id is None:
-            member_id = await self.writer.insert(Member(sync_set_id=self.sync_set.id or 0, **values))
+            member_id = await self.writer.insert({"sync_set_id": self.sync_set.id or 0, **values})
             self.member_ids[action.member] = member_id
         else:
             self.writer.post(member_id, **values)

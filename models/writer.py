@@ -44,7 +44,10 @@ class MemberUpdate:
 
 @dataclass(frozen=True, slots=True)
 class MemberInsert:
-    member: Member
+    """A new member: a `Member`, or its column values (columns left out take their defaults); a dict skips
+    the ORM object, whose construction cost more than the insert itself."""
+
+    member: Member | Mapping[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +68,9 @@ def _update_statement(columns: tuple[str, ...]) -> Update:
     )
 
 
-def _row_values(member: Member) -> dict[str, Any]:
+def _row_values(member: Member | Mapping[str, Any]) -> Mapping[str, Any]:
+    if not isinstance(member, Member):
+        return member
     return {column.key: getattr(member, column.key) for column in MEMBER.columns if column.key != "id"}
 
 
@@ -140,7 +145,7 @@ class StateWriter:
         assert future is not None
         await future
 
-    async def insert(self, member: Member) -> int:
+    async def insert(self, member: Member | Mapping[str, Any]) -> int:
         """Insert a member; returns its id once the insert is committed."""
         future = self._enqueue(MemberInsert(member), wait=True)
         assert future is not None

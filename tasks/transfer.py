@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from prefect import get_run_logger, task
@@ -266,7 +266,11 @@ BATCH_MAX_BYTES = 1024 * 1024
 
 @task(name="transfer-batch", cache_policy=NO_CACHE, persist_result=False, task_run_name="{label}")
 async def transfer_batch(
-    context: RunContext, actions: list[Action], label: str, slots: asyncio.Semaphore
+    context: RunContext,
+    actions: list[Action],
+    label: str,
+    slots: asyncio.Semaphore,
+    report: Callable[[int, Node | Exception | None], None] | None = None,
 ) -> list[Node | Exception | None]:
     """Several small, independent actions (folders, metadata, locks, renames, moves, deletes, files under
     `BATCH_MAX_BYTES`) as one task run: Prefect's ~3-7 ms of machinery per task run was most of a sync of
@@ -278,19 +282,23 @@ async def transfer_batch(
     Prefect retries then show as task-run states (AwaitingRetry, Retrying) in run history, as before. Each
     failure is logged here as a WARNING line of its own, the actions done as one INFO line listing them (a log
     record per action cost a tenth of a push's CPU in Prefect's handlers), and every action is in the run's
-    table artifact, written by the engine.
+    table artifact, written by the engine. `report` hears of each action as it ends.
     """
     log = _task_logger()
 
-    async def one(action: Action) -> Node | Exception | None:
+    async def one(index: int, action: Action) -> Node | Exception | None:
+        result: Node | Exception | None
         async with slots:
             try:
-                return await carry_out(context, action)
+                result = await carry_out(context, action)
             except Exception as exc:
                 log.warning("%s: %s", action_label(action), exc)
-                return exc
+                result = exc
+        if report is not None:  # the engine starts what waited for this action now, not when the batch ends
+            report(index, result)
+        return result
 
-    results = list(await asyncio.gather(*(one(action) for action in actions)))
+    results = list(await asyncio.gather(*(one(index, action) for index, action in enumerate(actions))))
     done = [action_label(action) for action, result in zip(actions, results, strict=True) if not isinstance(result, Exception)]
     if done:
         log.info("%d of %d done:\n%s", len(done), len(actions), "\n".join(done))

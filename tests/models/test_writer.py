@@ -96,3 +96,17 @@ async def test_a_waited_write_that_fails_raises_to_its_caller(db_url: str, engin
     await writer.update(second, cl_name="still writing")
     await writer.close()
     assert members(engine)["b"].cl_name == "still writing"
+
+
+async def test_an_insert_of_column_values_gets_the_model_defaults(db_url: str, engine: Engine) -> None:
+    set_id = saved_set(engine)
+    writer = StateWriter(db_url)
+    member_id = await writer.insert({"sync_set_id": set_id, "onprem_id": "v", "kind": "file", "intent": {"kind": "upload"}})
+    await writer.close()
+    with Session(engine) as session:
+        row = session.get(Member, member_id)
+        assert row is not None
+        expected = Member(sync_set_id=set_id, onprem_id="v", kind="file")
+        for column in ("status", "direct", "rel_path", "requested", "locked_by_sync", "cloud_id", "error_code"):
+            assert getattr(row, column) == getattr(expected, column), column
+        assert row.intent == {"kind": "upload"}

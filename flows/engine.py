@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from prefect import get_run_logger
 from prefect.artifacts import acreate_progress_artifact, aupdate_progress_artifact
 from prefect.exceptions import MissingContextError
+from prefect.utilities.annotations import quote
 
 from connectors.base import Node, Repository
 from connectors.errors import ErrorCode, NameClashError, NodeNotFoundError, RepositoryError, Side, TransientError
@@ -244,11 +245,13 @@ class _Batcher:
         self._active = 0
         """Actions in running batches that have not ended yet."""
         self.batches = 0
+        self.submitted = 0
 
     async def submit(self, action: Action) -> Node | None:
         """The action's node once its batch ran it; its exception re-raised here, as a `transfer` would."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Node | None] = loop.create_future()
+        self.submitted += 1
         self._pending.append((action, future))
         if len(self._pending) >= BATCH_SIZE:
             self._flush()
@@ -288,7 +291,9 @@ class _Batcher:
             self._settle(futures[index], result)
 
         try:
-            results = await self._task(self._context, actions, label, self._slots, report)
+            # quote(): Prefect walks task arguments looking for futures, twice per task run; through 100
+            # dataclass actions that walk cost more than the task run itself (bench/RESULTS.md).
+            results = await self._task(self._context, quote(actions), label, self._slots, report)
         except BaseException as exc:  # the task run itself failed: every action of it not settled yet did
             for future in futures:
                 self._settle(future, exc)
@@ -627,6 +632,13 @@ class SyncSetRun:
             self.writer.post(member_id, **CLEAR_INTENT)
         self._deferred_clear.clear()
         await self.writer.drain()
+        if self._batcher.batches:
+            self.log.info(
+                "%d actions planned; %d small ones ran in %d transfer-batch task runs, the rest as transfer task runs",
+                len(actions),
+                self._batcher.submitted,
+                self._batcher.batches,
+            )
         if progress_id is not None:
             await aupdate_progress_artifact(progress_id, progress=100.0)
 
@@ -740,13 +752,13 @@ class SyncSetRun:
         """
         label = action_label(action)
         if self._batcher is None or self._slots is None or not self._batchable(action, context):
-            return await self.transfer_task(context, action, label)
+            return await self.transfer_task(context, quote(action), label)
         try:
             return await self._batcher.submit(action)
         except TransientError as exc:
             self.log.warning("%s failed transiently in its batch, retried as its own task run: %s", label, exc)
             async with self._slots:
-                return await self.transfer_task(context, action, label)
+                return await self.transfer_task(context, quote(action), label)
 
     def _locked_by_someone_else(self, action: Action, context: RunContext) -> bool:
         """A lock someone else holds is theirs: the sync neither takes it over nor claims it as its own."""

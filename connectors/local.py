@@ -38,7 +38,7 @@ import stat
 import sys
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -137,9 +137,12 @@ def _key(st: os.stat_result) -> str:
     return f"{st.st_dev}:{st.st_ino}"
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _mtime(st: os.stat_result) -> datetime:
-    seconds, nanos = divmod(st.st_mtime_ns, 1_000_000_000)
-    return datetime.fromtimestamp(seconds, UTC).replace(microsecond=nanos // 1000)
+    """Exact to the microsecond (no float), and half the cost of fromtimestamp + replace."""
+    return _EPOCH + timedelta(microseconds=st.st_mtime_ns // 1000)
 
 
 def check_name(name: str) -> str:

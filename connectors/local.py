@@ -138,6 +138,8 @@ def _key(st: os.stat_result) -> str:
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+NO_METADATA = Metadata()
+"""Shared by every node (Metadata is frozen): a folder on disk keeps no title, description or author."""
 
 
 def _mtime(st: os.stat_result) -> datetime:
@@ -286,7 +288,7 @@ class LocalRepository:
             self._write_json("aliases.json", self._aliases)
         self._index = index
 
-    def _node(self, rel: str, st: os.stat_result, parent_id: str | None = None) -> Node:
+    def _node(self, rel: str, st: os.stat_result, parent_id: str | None = None, parent_path: str | None = None) -> Node:
         node_id = self._id_of(st)
         self._index[node_id] = rel
         if rel == "":
@@ -307,8 +309,8 @@ class LocalRepository:
             mime_type=None if is_folder else _mime_type(os.path.splitext(name)[1].lower()),
             is_locked=node_id in self._locks,
             lock_owner=self._locks.get(node_id),
-            path="/" + parent_rel,
-            metadata=Metadata(),
+            path=parent_path or "/" + parent_rel,
+            metadata=NO_METADATA,
             is_versionable=None if is_folder else True,
         )
 
@@ -451,6 +453,7 @@ class LocalRepository:
         with self._os_errors("list-children", rel), os.scandir(self._full(rel)) as it:
             entries = sorted((e for e in it if not e.name.startswith(HIDDEN_PREFIX)), key=lambda e: e.name)
         page: list[Node] = []
+        parent_path = "/" + rel  # one string shared by the folder's children, not one per node
         for entry in entries:
             try:
                 st = entry.stat(follow_symlinks=False)
@@ -458,7 +461,7 @@ class LocalRepository:
                 continue
             if stat.S_ISLNK(st.st_mode):
                 continue
-            page.append(self._node(f"{rel}/{entry.name}" if rel else entry.name, st, folder_id))
+            page.append(self._node(f"{rel}/{entry.name}" if rel else entry.name, st, folder_id, parent_path))
             if len(page) >= page_size:
                 yield page
                 page = []

@@ -37,7 +37,7 @@ from models.store import MemberRow
 from models.tables import Member, SyncSet, utcnow
 from models.writer import StateWriter
 from sync.convert import base_from_member, options_from_sync_set
-from sync.model import CLOUD, CREATES, ONPREM, Action, ActionKind, Observation, Plan
+from sync.model import CLOUD, CREATES, ONPREM, Action, ActionKind, BaseRecord, Observation, Plan
 from sync.names import name_key
 from sync.planner import plan as make_plan
 from tasks.connections import opened_repositories
@@ -335,7 +335,8 @@ class SyncSetRun:
         self.member_ids: dict[str, int] = {}
         self.outcomes: list[Outcome] = []
         self.root_path: str | None = None
-        self._base_cache: dict[int | None, MemberRow] = {}
+        self._base_cache: dict[int, BaseRecord] = {}
+        """Each member's base as planned from, by member id (known hashes of unchanged content)."""
         self._in_flight: dict[int, dict[str, Any]] = {}
         self._record_follows: set[str] = set()
         """Members whose RECORD_BASE is in this run's plan (it clears their intent with the base)."""
@@ -518,9 +519,24 @@ class SyncSetRun:
         )
 
     # ------------------------------------------------------------------ plan
-    async def plan(self, members: Sequence[MemberRow], onprem: Observation, cloud: Observation) -> Plan:
-        records = [base_from_member(m) for m in members]
-        self.member_ids = {f"m{m.id}": m.id for m in members if m.id is not None}
+    def load_members(self) -> tuple[list[BaseRecord], list[MemberRow]]:
+        """Every member as the planner's record, streamed from the database; the direct members' rows.
+
+        Rows become records as they arrive and are not kept: at 100k members a list of rows beside the list
+        of records was a third of a run's peak memory.
+        """
+        records: list[BaseRecord] = []
+        direct: list[MemberRow] = []
+        for row in store.iter_member_rows(self.db, self.sync_set.id or 0):
+            record = base_from_member(row)
+            records.append(record)
+            self._base_cache[row.id] = record
+            self.member_ids[f"m{row.id}"] = row.id
+            if row.direct:
+                direct.append(row)
+        return records, direct
+
+    async def plan(self, records: list[BaseRecord], onprem: Observation, cloud: Observation) -> Plan:
         options = options_from_sync_set(self.sync_set, force=self.force)
         observations = {ONPREM: onprem, CLOUD: cloud}
         for _round in range(3):
@@ -855,17 +871,17 @@ class SyncSetRun:
         member_id = self.member_ids.get(key)
         if member_id is None:
             return None
-        base = self._base_cache.get(member_id)
+        record = self._base_cache.get(member_id)
+        base = None if record is None else record.onprem if side == ONPREM else record.cloud
         if base is None:
             return None
-        prefix = "op" if side == ONPREM else "cl"
         same = (
-            getattr(base, f"{side}_id") == node.id
-            and getattr(base, f"{prefix}_size") == node.size
-            and getattr(base, f"{prefix}_version") == node.version_label
-            and (node.version_label is not None or getattr(base, f"{prefix}_modified_at") == node.modified_at)
+            base.node_id == node.id
+            and base.size == node.size
+            and base.version == node.version_label
+            and (node.version_label is not None or base.modified_at == node.modified_at)
         )
-        return getattr(base, f"{prefix}_sha256") if same else None
+        return base.sha256 if same else None
 
     async def _mark_failed(self, action: Action, context: RunContext, plan: Plan) -> None:
         code = action.error_code or ErrorCode.UNKNOWN
@@ -916,10 +932,9 @@ class SyncSetRun:
         if intents:
             await self.recover_intents(intents)
         # Light rows, not ORM objects: the planner, the scan and the base cache only read columns.
-        members = store.member_rows(self.db, self.sync_set.id or 0)
-        self._base_cache = {m.id: m for m in members}
-        onprem, cloud = await self.scan(members)
-        plan = await self.plan(members, onprem, cloud)
+        records, direct = self.load_members()
+        onprem, cloud = await self.scan(direct)
+        plan = await self.plan(records, onprem, cloud)
         for conflict in plan.conflicts:
             self.log.warning(
                 "Conflict on %s (%s): %s wins by %s; the other side's version is kept as %s",

@@ -6,7 +6,7 @@ place and works the same on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -134,6 +134,14 @@ def member_rows(url: str, sync_set_id: int) -> list[MemberRow]:
     with session_scope(url) as session:
         statement = select(*_ROW_COLUMNS).where(Member.sync_set_id == sync_set_id).order_by(col(Member.id))
         return [MemberRow(*row) for row in session.execute(statement)]
+
+
+def iter_member_rows(url: str, sync_set_id: int, batch: int = 2000) -> Iterator[MemberRow]:
+    """`member_rows`, fetched `batch` rows at a time, for a caller that converts and drops each row."""
+    with session_scope(url) as session:
+        statement = select(*_ROW_COLUMNS).where(Member.sync_set_id == sync_set_id).order_by(col(Member.id))
+        for row in session.execute(statement.execution_options(yield_per=batch)):
+            yield MemberRow(*row)
 
 
 def get_member(url: str, member_id: int) -> Member | None:

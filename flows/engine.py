@@ -333,6 +333,8 @@ class SyncSetRun:
         self.scope_member_id = scope_member_id
         self.log = _logger()
         self.member_ids: dict[str, int] = {}
+        """Members made by this run, by the planner's key; members planned from are found by `_member_id`."""
+        self._dropped: set[str] = set()
         self.outcomes: list[Outcome] = []
         self.root_path: str | None = None
         self._base_cache: dict[int, BaseRecord] = {}
@@ -519,6 +521,18 @@ class SyncSetRun:
         )
 
     # ------------------------------------------------------------------ plan
+    def _member_id(self, key: str) -> int | None:
+        """The member row behind a planner key: "m<id>" for the members planned from (no dict of 100k keys
+        kept for them), the run's own dict for members it made."""
+        made = self.member_ids.get(key)
+        if made is not None or key in self._dropped or not key.startswith("m"):
+            return made
+        try:
+            number = int(key[1:])
+        except ValueError:
+            return None
+        return number if number in self._base_cache else None
+
     def load_members(self) -> tuple[list[BaseRecord], list[MemberRow]]:
         """Every member as the planner's record, streamed from the database; the direct members' rows.
 
@@ -527,11 +541,11 @@ class SyncSetRun:
         """
         records: list[BaseRecord] = []
         direct: list[MemberRow] = []
+        shared: dict[str, str] = {}
         for row in store.iter_member_rows(self.db, self.sync_set.id or 0):
-            record = base_from_member(row)
+            record = base_from_member(row, shared)
             records.append(record)
             self._base_cache[row.id] = record
-            self.member_ids[f"m{row.id}"] = row.id
             if row.direct:
                 direct.append(row)
         return records, direct
@@ -679,7 +693,9 @@ class SyncSetRun:
             await self._mark_failed(action, context, plan)
             return True
         if action.kind is K.DROP_MEMBER:
-            member_id = self.member_ids.pop(action.member, None)
+            member_id = self._member_id(action.member)
+            self.member_ids.pop(action.member, None)
+            self._dropped.add(action.member)
             if member_id is not None:
                 self.writer.post_delete([member_id])
             return True
@@ -800,7 +816,7 @@ class SyncSetRun:
         if action.source is not None and context.can_resolve(action.source):
             intent["source_side"] = action.source.side
             intent["source_id"] = context.resolve(action.source)
-        member_id = self.member_ids.get(action.member)
+        member_id = self._member_id(action.member)
         if member_id is None and action.kind in (K.UPLOAD, K.CREATE_FOLDER) and action.source is not None:
             member_id = await self._insert_intended(action, context, intent)
         elif member_id is not None:
@@ -855,7 +871,7 @@ class SyncSetRun:
             values["rel_path"] = relative_path(onprem_node, self.root_path)
         else:
             values["rel_path"] = ""
-        member_id = self.member_ids.get(action.member)
+        member_id = self._member_id(action.member)
         if member_id is None:
             member_id = await self.writer.insert({"sync_set_id": self.sync_set.id or 0, **values})
             self.member_ids[action.member] = member_id
@@ -868,7 +884,7 @@ class SyncSetRun:
         known = context.sha.get((side, node.id))
         if known is not None or node.is_folder:
             return known
-        member_id = self.member_ids.get(key)
+        member_id = self._member_id(key)
         if member_id is None:
             return None
         record = self._base_cache.get(member_id)
@@ -887,7 +903,7 @@ class SyncSetRun:
         code = action.error_code or ErrorCode.UNKNOWN
         report = {"operation": "plan", "brief_summary": action.reason}
         values = failure_fields(code, report, self.run_id, plan.fingerprints.get(action.member), action="plan")
-        member_id = self.member_ids.get(action.member)
+        member_id = self._member_id(action.member)
         if member_id is None:
             ids: dict[str, Any] = {}
             kind = None

@@ -1,7 +1,8 @@
 """bench/reconcile.png: reconcile time against tree size, this product beside rclone bisync and Unison.
 
-Reads the latest bench/results/growth.json (this product, local folders: no change and 1% changed at every
-size) and bench/results/peers.json (all three tools at the sizes the peers benchmark ran). matplotlib is a
+Reads bench/results/growth*.json (this product, local folders: no change and 1% changed at every size) and
+bench/results/peers*.json (all three tools at the sizes the peers benchmark ran); a point measured twice is
+drawn from the newer file. matplotlib is a
 benchmark-only dependency (the `bench` extra); with no results yet it draws an empty frame and says so.
 
     python -m bench plot [--out bench/reconcile.png]
@@ -18,16 +19,19 @@ from bench.common import RESULTS
 
 
 def _load(pattern: str) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
-    for path in sorted(RESULTS.glob(f"{pattern}.json")):
-        rows += json.loads(path.read_text())["rows"]
-    return rows
+    """Rows of every results file matching `pattern`; where two files have the same point, the newer wins."""
+    rows: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for path in sorted(RESULTS.glob(f"{pattern}.json"), key=lambda p: p.stat().st_mtime):
+        for row in json.loads(path.read_text())["rows"]:
+            key = (row.get("where"), row.get("tool"), row.get("files"), row.get("run"), row.get("step"))
+            rows[key] = row
+    return list(rows.values())
 
 
 def series() -> dict[str, list[tuple[int, float]]]:
     """Label -> [(files, seconds)], sorted by size."""
     lines: dict[str, list[tuple[int, float]]] = {}
-    for row in _load("growth"):
+    for row in _load("growth*"):
         if row["where"] == "local" and row["run"] in ("no change", "1% changed"):
             lines.setdefault(f"ecsync {row['run']}", []).append((row["files"], row["seconds"]))
     for row in _load("peers*"):

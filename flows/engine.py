@@ -3,7 +3,8 @@
 The flows are thin: each one validates its own input and then hands a sync set (and, for Request Sync, a
 member) to `run_sync_set`. Everything that changes a repository happens in `tasks.transfer` task runs
 scheduled here; everything written to the sync state is written here, member by member, as each action
-ends, so a killed run leaves a state the next run can finish from.
+ends (through `models.writer.StateWriter`: an intent is committed before its call, the rest in group commits),
+so a killed run leaves a state the next run can finish from.
 """
 
 from __future__ import annotations

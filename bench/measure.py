@@ -139,39 +139,25 @@ def create_local_sync_set(database_url: str, slug: str, a_root: str, b_root: str
     """
     from connectors.local import LocalRepository
     from models import store
-    from models.tables import Member, MemberStatus, SyncSet, SyncSetState
+    from models.tables import SyncSet, SyncSetState
 
     a = LocalRepository(a_root, label="onprem")
     b = LocalRepository(b_root, label="cloud")
     node = a_node or asyncio.run(a.get_by_path(folder))
-    with store.session_scope(database_url) as session:
-        sync_set = SyncSet(
-            slug=slug,
-            owner="bench",
-            onprem_connection="local-a",
-            cloud_connection="local-b",
-            kind="folder",
-            items=[folder],
-            target_network="local",
-            target_site="local",
-            target_folder_id=b.root_id,
-            target_folder_path="",
-            state=SyncSetState.ACTIVE.value,
-        )
-        session.add(sync_set)
-        session.flush()
-        session.add(
-            Member(
-                sync_set_id=sync_set.id,
-                onprem_id=node.id,
-                op_parent_id=node.parent_id,
-                kind="folder",
-                direct=True,
-                rel_path="",
-                op_name=node.name,
-                status=MemberStatus.PENDING.value,
-            )
-        )
+    sync_set = SyncSet(
+        slug=slug,
+        owner="bench",
+        onprem_connection="local-a",
+        cloud_connection="local-b",
+        kind="folder",
+        items=[folder],
+        target_network="local",
+        target_site="local",
+        target_folder_id=b.root_id,
+        target_folder_path="",
+        state=SyncSetState.ACTIVE.value,
+    )
+    store.create_sync_set(database_url, sync_set, [node])
 
 
 async def seed_local_members(database_url: str, slug: str, a_root: str, b_root: str, folder: str) -> int:

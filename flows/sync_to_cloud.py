@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -10,7 +9,7 @@ from prefect import flow
 from prefect.states import State
 from pydantic import Field
 
-from connectors.base import Node, Repository
+from connectors.base import Repository
 from connectors.errors import RepositoryError
 from ecsync.settings import get_settings
 from flows.common import database_url, final_state, refused, sync_set_tag, tag_current_run
@@ -18,7 +17,7 @@ from flows.engine import SyncBusy, current_run_id, run_sync_set
 from flows.parameters import ConnectionName, Destination, ItemRef, Slug, SyncOptions, default_slug
 from flows.validation import SyncRefused, check_network_membership, validate_setup
 from models import store
-from models.tables import Member, MemberStatus, SyncSet, SyncSetState, utcnow
+from models.tables import SyncSet, SyncSetState, utcnow
 from tasks.connections import open_repository, opened_repositories
 from tasks.retry import call_with_retries
 
@@ -98,35 +97,9 @@ async def sync_to_cloud(
             lease_owner=current_run_id(),
             lease_expires_at=utcnow() + timedelta(seconds=get_settings().lease_seconds),
         )
-        save_new_sync_set(url, sync_set, setup.nodes)
+        store.create_sync_set(url, sync_set, setup.nodes)
         try:
             result = await run_sync_set(url, slug, settings=settings, repositories=(onprem, cloud))
         except SyncBusy as exc:
             return refused(str(exc))
     return final_state(result)
-
-
-def save_new_sync_set(url: str, sync_set: SyncSet, direct_nodes: Sequence[Node]) -> None:
-    """The sync set row and its direct members in one transaction; an unsynced set of that slug is renamed."""
-    slug = sync_set.slug
-    existing = store.get_sync_set(url, slug)
-    with store.session_scope(url) as session:
-        if existing is not None:  # an unsynced set of that name: its slug is taken over by the new one
-            existing.slug = f"{slug}-unsynced-{existing.id}"
-            session.add(existing)
-            session.flush()
-        session.add(sync_set)
-        session.flush()
-        for node in direct_nodes:
-            session.add(
-                Member(
-                    sync_set_id=sync_set.id,
-                    onprem_id=node.id,
-                    op_parent_id=node.parent_id,
-                    kind="folder" if node.is_folder else "file",
-                    direct=True,
-                    rel_path="",
-                    op_name=node.name,
-                    status=MemberStatus.PENDING.value,
-                )
-            )

@@ -331,3 +331,30 @@ def insert_member(url: str, member: Member) -> int:
         session.flush()
         assert member.id is not None
         return member.id
+
+
+def create_sync_set(url: str, sync_set: SyncSet, direct_nodes: Iterable[Any]) -> None:
+    """A new sync set and its direct members (the on-prem nodes the user chose: anything with `id`,
+    `parent_id`, `is_folder` and `name`), in one transaction; an unsynced set of that slug is renamed."""
+    slug = sync_set.slug
+    existing = get_sync_set(url, slug)
+    with session_scope(url) as session:
+        if existing is not None:  # an unsynced set of that name: its slug is taken over by the new one
+            existing.slug = f"{slug}-unsynced-{existing.id}"
+            session.add(existing)
+            session.flush()
+        session.add(sync_set)
+        session.flush()
+        for node in direct_nodes:
+            session.add(
+                Member(
+                    sync_set_id=sync_set.id,
+                    onprem_id=node.id,
+                    op_parent_id=node.parent_id,
+                    kind="folder" if node.is_folder else "file",
+                    direct=True,
+                    rel_path="",
+                    op_name=node.name,
+                    status=MemberStatus.PENDING.value,
+                )
+            )

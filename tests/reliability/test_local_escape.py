@@ -21,7 +21,7 @@ from connectors.local import LocalRepository
 from flows.common import final_state
 from flows.engine import run_sync_set
 from models import store
-from models.tables import Member, MemberStatus, SyncSet, SyncSetState
+from models.tables import SyncSet, SyncSetState
 from tasks.connections import set_repository_opener
 
 HOSTILE = {
@@ -78,34 +78,20 @@ async def test_hostile_names_from_on_prem_never_leave_the_local_root(prefect_ser
 
     slug = f"escape-{uuid.uuid4().hex[:8]}"
     node = await onprem.get_by_path("docs")
-    with store.session_scope(database_url) as session:
-        sync_set = SyncSet(
-            slug=slug,
-            owner="test",
-            onprem_connection="lying-onprem",
-            cloud_connection="local-cloud",
-            kind="folder",
-            items=[node.id],
-            target_network="local",
-            target_site="local",
-            target_folder_id=cloud.root_id,
-            target_folder_path="",
-            state=SyncSetState.ACTIVE.value,
-        )
-        session.add(sync_set)
-        session.flush()
-        session.add(
-            Member(
-                sync_set_id=sync_set.id,
-                onprem_id=node.id,
-                op_parent_id=node.parent_id,
-                kind="folder",
-                direct=True,
-                rel_path="",
-                op_name=node.name,
-                status=MemberStatus.PENDING.value,
-            )
-        )
+    sync_set = SyncSet(
+        slug=slug,
+        owner="test",
+        onprem_connection="lying-onprem",
+        cloud_connection="local-cloud",
+        kind="folder",
+        items=[node.id],
+        target_network="local",
+        target_site="local",
+        target_folder_id=cloud.root_id,
+        target_folder_path="",
+        state=SyncSetState.ACTIVE.value,
+    )
+    store.create_sync_set(database_url, sync_set, [node])
     repositories = {"lying-onprem": onprem, "local-cloud": cloud}
     set_repository_opener(lambda connection, label, tenant: repositories[connection])
 

@@ -614,7 +614,13 @@ class LocalRepository:
                     os.rename(self._full(rel), self._full(new_rel))  # case-only change of the same node
                 else:
                     _rename_noreplace(self._full(rel), self._full(new_rel))
-                self._reindex_subtree(rel, new_rel)  # before the await: other calls may run during the fsync
+                st = os.lstat(self._full(new_rel))
+                # Before the await: other calls may run during the fsync. A file moves alone; only a folder
+                # takes the index entries below it along (a walk of the whole index, once per folder move).
+                if stat.S_ISDIR(st.st_mode):
+                    self._reindex_subtree(rel, new_rel)
+                else:
+                    self._index[node_id] = new_rel
                 await self._sync_dir(self._full(parent_rel))
             return self._node(new_rel, os.lstat(self._full(new_rel)))
 
@@ -641,7 +647,10 @@ class LocalRepository:
             "deleted_at": datetime.now(UTC).isoformat(),
         }
         self._write_json("trash.json", self._trash_index)
-        self._drop_subtree(rel)
+        if stat.S_ISDIR(st.st_mode):
+            self._drop_subtree(rel)
+        else:
+            self._index.pop(node_id, None)
         self._locks.pop(node_id, None)
 
     async def restore(self, node_id: str, target_parent_id: str | None = None) -> Node:

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -184,6 +185,16 @@ class Pair:
     @property
     def destination(self) -> dict:
         return {"network": "acme.com", "site": "partners", "folder": f"Shared/{self.name}"}
+
+    async def push(self, connections: dict[str, str] | None = None) -> Any:
+        """`sync-to-cloud` of this pair's folder into its target (with other connection blocks when given);
+        the run's final state."""
+        from flows.sync_to_cloud import sync_to_cloud
+
+        named = {f"{side}_connection": name for side, name in (connections or {}).items()}
+        return await sync_to_cloud(
+            items=[self.site_path], destination=self.destination, slug=self.name, return_state=True, **named
+        )
 
 
 async def make_pair(onprem_api: Api, cloud_api: Api, layout: dict[str, bytes | None]) -> Pair:

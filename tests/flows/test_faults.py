@@ -15,7 +15,6 @@ from prefect.client.schemas.filters import (
 from ecsync.info import render, sync_info
 from flows.reconcile import reconcile
 from flows.request_sync import request_sync
-from flows.sync_to_cloud import sync_to_cloud
 from models import store
 from tests.flows.conftest import make_pair
 from tests.flows.test_changes import trees_equal
@@ -25,7 +24,7 @@ async def test_transient_faults_are_retried(connections, database_url, onprem_ap
     pair = await make_pair(onprem_api, cloud_api, {f"t{i}.txt": f"{i}".encode() * 100 for i in range(6)})
     await cloud_api.faults({"rules": [{"method": "POST", "path": "/children$", "fail_next": 3, "status": 503}]})
     try:
-        state = await sync_to_cloud(items=[pair.site_path], destination=pair.destination, slug=pair.name, return_state=True)
+        state = await pair.push()
     finally:
         await cloud_api.faults(None)
     assert state.is_completed(), state.message
@@ -56,7 +55,7 @@ async def test_permanent_failure_then_request_sync_clears_it(connections, databa
     limited = await cloud_api.client.put(f"{root}/_emulator/networks/acme.com", json={"sizeLimit": 1024})
     assert limited.status_code == 200, limited.text
     try:
-        state = await sync_to_cloud(items=[pair.site_path], destination=pair.destination, slug=pair.name, return_state=True)
+        state = await pair.push()
         assert state.is_failed()
         assert state.message == "1 of 3 items not synced: CONTENT_LIMIT_VIOLATION 1"
         member = store.find_member(database_url, pair.files["big.bin"]["id"])[0]

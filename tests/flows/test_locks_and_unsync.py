@@ -49,7 +49,7 @@ async def test_locks_placed_kept_for_new_files_and_released_on_unsync(
 
 async def test_unsync_refuses_an_indirect_member(connections, database_url, onprem_api, cloud_api):
     pair = await make_pair(onprem_api, cloud_api, {"in.txt": b"i"})
-    state = await sync_to_cloud(items=[pair.site_path], destination=pair.destination, slug=pair.name, return_state=True)
+    state = await pair.push()
     assert state.is_completed(), state.message
     refused = await unsync(item=pair.files["in.txt"]["id"], return_state=True)
     assert refused.is_failed()

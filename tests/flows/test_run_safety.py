@@ -8,7 +8,6 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
 from flows.reconcile import reconcile
-from flows.sync_to_cloud import sync_to_cloud
 from models import store
 from models.tables import Member, MemberStatus
 from tests.flows.conftest import make_pair
@@ -17,7 +16,7 @@ from tests.flows.test_changes import trees_equal
 
 async def pushed(onprem_api, cloud_api, layout):
     pair = await make_pair(onprem_api, cloud_api, layout)
-    state = await sync_to_cloud(items=[pair.site_path], destination=pair.destination, slug=pair.name, return_state=True)
+    state = await pair.push()
     assert state.is_completed(), state.message
     root = next(n for n in await cloud_api.children(pair.cloud_target["id"]) if n["name"] == pair.name)
     return pair, root

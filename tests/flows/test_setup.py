@@ -85,7 +85,7 @@ async def test_folder_and_file_together_refused(connections, database_url, onpre
 
 async def test_already_synced_elsewhere_refused(connections, database_url, onprem_api, cloud_api):
     pair = await make_pair(onprem_api, cloud_api, {"sub": None, "sub/in.txt": b"i"})
-    first = await sync_to_cloud(items=[pair.site_path], destination=pair.destination, slug=pair.name, return_state=True)
+    first = await pair.push()
     assert first.is_completed(), first.message
     again = await sync_to_cloud(
         items=[pair.files["sub/in.txt"]["id"]], destination=pair.destination, slug=f"{pair.name}-2", return_state=True

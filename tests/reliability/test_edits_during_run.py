@@ -11,7 +11,6 @@ import asyncio
 from typing import Any
 
 from flows.reconcile import reconcile
-from flows.sync_to_cloud import sync_to_cloud
 from tasks.transfer import DESTINATION_UPDATED
 from tests.flows.conftest import Api, make_pair
 from tests.reliability.support import assert_clean_state, assert_converged, cloud_root, reconcile_until_quiet
@@ -59,7 +58,7 @@ async def version_contents(api: Api, node_id: str) -> list[bytes]:
 async def test_edits_during_a_run_are_carried_by_the_next_run(connections, database_url, onprem_api, cloud_api):
     layout = {"a.txt": b"a0", "b.txt": b"b0", "c.txt": b"c0", "e.txt": b"e0"}
     pair = await make_pair(onprem_api, cloud_api, layout)
-    state = await sync_to_cloud(items=[pair.site_path], destination=pair.destination, slug=pair.name, return_state=True)
+    state = await pair.push()
     assert state.is_completed(), state.message
     root = await cloud_root(cloud_api, pair.cloud_target["id"], pair.name)
     cloud = {path: node["id"] for path, node in (await cloud_api.tree(root["id"])).items()}

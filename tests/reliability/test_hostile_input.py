@@ -82,7 +82,7 @@ async def test_items_outside_a_document_library_are_refused(connections, databas
 
 async def test_full_quota_fails_the_member_with_its_code(connections, database_url, onprem_api, cloud_api, emulators):
     pair = await make_pair(onprem_api, cloud_api, {"ok.txt": b"small"})
-    state = await sync_to_cloud(items=[pair.site_path], destination=pair.destination, slug=pair.name, return_state=True)
+    state = await pair.push()
     assert state.is_completed(), state.message
     root = await cloud_root(cloud_api, pair.cloud_target["id"], pair.name)
     before = await snapshot(cloud_api, root["id"])
@@ -114,14 +114,7 @@ async def test_a_consumer_account_gets_access_denied(prefect_server, emulators, 
     names = await asave_connections(emulators, user=user, password=password, suffix="-consumer")
     pair = await make_pair(onprem_api, cloud_api, {"a.txt": b"a"})
     before = await snapshot(onprem_api, pair.onprem_folder["id"])
-    state = await sync_to_cloud(
-        items=[pair.site_path],
-        destination=pair.destination,
-        slug=pair.name,
-        onprem_connection=names["onprem"],
-        cloud_connection=names["cloud"],
-        return_state=True,
-    )
+    state = await pair.push(names)
     assert state.is_failed()
     assert "ACCESS_DENIED" in state.message, state.message
     assert await snapshot(onprem_api, pair.onprem_folder["id"]) == before
@@ -131,14 +124,7 @@ async def test_a_consumer_account_gets_access_denied(prefect_server, emulators, 
 async def test_a_wrong_password_is_an_authentication_error(prefect_server, emulators, database_url, onprem_api, cloud_api):
     names = await asave_connections(emulators, password="not-the-password", suffix="-badpw")
     pair = await make_pair(onprem_api, cloud_api, {"a.txt": b"a"})
-    state = await sync_to_cloud(
-        items=[pair.site_path],
-        destination=pair.destination,
-        slug=pair.name,
-        onprem_connection=names["onprem"],
-        cloud_connection=names["cloud"],
-        return_state=True,
-    )
+    state = await pair.push(names)
     assert state.is_failed() and "AUTHENTICATION_ERROR" in state.message, state.message
     assert "not-the-password" not in state.message
     assert await snapshot(cloud_api, pair.cloud_target["id"]) == {}

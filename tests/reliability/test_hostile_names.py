@@ -108,7 +108,7 @@ async def test_names_the_cloud_refuses_fail_alone(prefect_server, connections, d
 
 async def test_a_cloud_name_longer_than_255_characters_fails_alone(connections, database_url, onprem_api, cloud_api):
     pair = await make_pair(onprem_api, cloud_api, {"x.txt": b"x"})
-    state = await sync_to_cloud(items=[pair.site_path], destination=pair.destination, slug=pair.name, return_state=True)
+    state = await pair.push()
     assert state.is_completed(), state.message
     root = await cloud_root(cloud_api, pair.cloud_target["id"], pair.name)
     too_long = "L" * 300 + ".txt"

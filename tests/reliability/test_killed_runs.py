@@ -190,7 +190,7 @@ async def test_a_dead_holders_lease_lapses(connections, database_url, onprem_api
     """Killed with nobody to mark it Crashed: its lease runs out after lease_seconds, then the next run goes ahead."""
     model = {"x.txt": b"x", "y.txt": b"y"}
     pair = await make_pair(onprem_api, cloud_api, model)
-    state = await sync_to_cloud(items=[pair.site_path], destination=pair.destination, slug=pair.name, return_state=True)
+    state = await pair.push()
     assert state.is_completed(), state.message
     await onprem_api.put_content(pair.files["x.txt"]["id"], b"changed before the killed run")
     model["x.txt"] = b"changed before the killed run"
@@ -220,7 +220,7 @@ async def reconcile_until_quiet_or_refused(slug: str) -> str:
 async def test_the_heartbeat_keeps_a_long_runs_lease(connections, database_url, onprem_api, cloud_api):
     """A run longer than lease_seconds keeps its sync set: the heartbeat pushes the expiry forward."""
     pair = await make_pair(onprem_api, cloud_api, {"h.txt": b"h"})
-    state = await sync_to_cloud(items=[pair.site_path], destination=pair.destination, slug=pair.name, return_state=True)
+    state = await pair.push()
     assert state.is_completed(), state.message
     sync_set = store.get_sync_set(database_url, pair.name)
     # A 6 s lease (below the 10 s a user may set, hence model_construct): the heartbeat beats every 2 s.

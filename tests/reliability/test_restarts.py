@@ -200,14 +200,7 @@ async def test_prefect_server_restarted_between_runs(
     names = await asave_connections(emulators, suffix="-own-server")
     model: Tree = {"d": None, "d/one.txt": b"one\n", "two.txt": b"two\n"}
     pair = await make_pair(onprem_api, cloud_api, model)
-    first = await sync_to_cloud(
-        items=[pair.site_path],
-        destination=pair.destination,
-        slug=pair.name,
-        onprem_connection=names["onprem"],
-        cloud_connection=names["cloud"],
-        return_state=True,
-    )
+    first = await pair.push(names)
     assert first.is_completed(), first.message
     first_id = first.state_details.flow_run_id
     await asyncio.to_thread(APILogWorker.drain_all, timeout=10)  # the first run's logs are on the server

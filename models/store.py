@@ -129,15 +129,9 @@ class MemberRow:
 _ROW_COLUMNS = [getattr(Member, name) for name in MemberRow.__slots__]
 
 
-def member_rows(url: str, sync_set_id: int) -> list[MemberRow]:
-    """Every member of a sync set as a light `MemberRow`, in id order (what a run plans from)."""
-    with session_scope(url) as session:
-        statement = select(*_ROW_COLUMNS).where(Member.sync_set_id == sync_set_id).order_by(col(Member.id))
-        return [MemberRow(*row) for row in session.execute(statement)]
-
-
 def iter_member_rows(url: str, sync_set_id: int, batch: int = 2000) -> Iterator[MemberRow]:
-    """`member_rows`, fetched `batch` rows at a time, for a caller that converts and drops each row."""
+    """Every member of a sync set as a light `MemberRow`, in id order, fetched `batch` rows at a time for a
+    caller that converts and drops each row (what a run plans from)."""
     with session_scope(url) as session:
         statement = select(*_ROW_COLUMNS).where(Member.sync_set_id == sync_set_id).order_by(col(Member.id))
         for row in session.execute(statement.execution_options(yield_per=batch)):
@@ -254,22 +248,6 @@ def find_member(url: str, item: str) -> tuple[Member, SyncSet] | None:
     return None
 
 
-def set_intent(url: str, member_id: int, intent: dict[str, Any] | None) -> None:
-    """Write (or clear, with None) the action in flight before (after) its side-effecting call."""
-    with session_scope(url) as session:
-        session.execute(
-            update(Member).where(col(Member.id) == member_id).values(intent=intent, intent_at=utcnow() if intent else None)
-        )
-
-
-def clear_intents(url: str, member_ids: Sequence[int]) -> None:
-    """Clear the intents of several members in one transaction (the ones a skipped RECORD_BASE left)."""
-    if not member_ids:
-        return
-    with session_scope(url) as session:
-        session.execute(update(Member).where(col(Member.id).in_(list(member_ids))).values(intent=None, intent_at=None))
-
-
 def save_members(url: str, members: Iterable[Member]) -> list[Member]:
     """Insert or update members in one transaction; returns them with ids."""
     saved = []
@@ -303,20 +281,6 @@ def pending_intents(url: str, sync_set_id: int) -> list[Member]:
     with session_scope(url) as session:
         statement = select(Member).where(Member.sync_set_id == sync_set_id).where(col(Member.intent).is_not(None))
         return list(session.exec(statement.order_by(col(Member.id))))
-
-
-def failed_counts(url: str, sync_set_id: int) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    with session_scope(url) as session:
-        statement = (
-            select(Member)
-            .where(Member.sync_set_id == sync_set_id)
-            .where(col(Member.status).in_([MemberStatus.FAILED.value, MemberStatus.TEMPORARY_ERROR.value]))
-        )
-        for member in session.exec(statement):
-            code = member.error_code or "UNKNOWN"
-            counts[code] = counts.get(code, 0) + 1
-    return counts
 
 
 def update_member(url: str, member_id: int, **values: Any) -> None:

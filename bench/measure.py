@@ -139,7 +139,8 @@ def create_local_sync_set(database_url: str, slug: str, a_root: str, b_root: str
     """
     from connectors.local import LocalRepository
     from models import store
-    from models.tables import SyncSet, SyncSetState
+    from models.tables import SyncSet
+    from vocabulary import SyncSetState
 
     a = LocalRepository(a_root, label="onprem")
     b = LocalRepository(b_root, label="cloud")
@@ -331,7 +332,7 @@ async def run_baseline(args: argparse.Namespace) -> dict[str, Any]:
     exists and stream every file (download piped into upload, transfer concurrency)."""
     from connectors.alfresco import AlfrescoRepository
     from connectors.base import Node
-    from ecsync.settings import get_settings
+    from flows.settings import get_settings
     from tasks.scan import gather_bounded
     from tasks.streaming import HashingStream
 

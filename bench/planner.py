@@ -16,8 +16,8 @@ import tracemalloc
 from datetime import UTC, datetime, timedelta
 
 from connectors.base import Metadata, Node
-from models.tables import MemberKind
 from sync import BaseRecord, Observation, Options, SideBase, metadata_digest, plan
+from vocabulary import MemberKind
 
 FILES_PER_FOLDER = 100
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)

@@ -8,25 +8,9 @@ said, without credentials.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from enum import StrEnum
-from typing import Any, Literal
+from typing import Any
 
-Side = Literal["onprem", "cloud"]
-
-
-class ErrorCode(StrEnum):
-    """SPEC.md's error codes, as users read them in Sync Info and run summaries."""
-
-    TARGET_FOLDER_NAME_CLASH = "TARGET_FOLDER_NAME_CLASH"
-    TARGET_NODE_NO_LONGER_EXISTS = "TARGET_NODE_NO_LONGER_EXISTS"
-    SOURCE_NODE_ACCESS_DENIED = "SOURCE_NODE_ACCESS_DENIED"
-    TARGET_NODE_ACCESS_DENIED = "TARGET_NODE_ACCESS_DENIED"
-    NODE_LOCKED = "NODE_LOCKED"
-    CONTENT_LIMIT_VIOLATION = "CONTENT_LIMIT_VIOLATION"
-    QUOTA_LIMIT_VIOLATION = "QUOTA_LIMIT_VIOLATION"
-    AUTHENTICATION_ERROR = "AUTHENTICATION_ERROR"
-    TRANSIENT = "TRANSIENT"
-    UNKNOWN = "UNKNOWN"
+from vocabulary import ONPREM, ErrorCode, Side
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +78,7 @@ class AccessDeniedError(RepositoryError):
     code = ErrorCode.TARGET_NODE_ACCESS_DENIED
 
     def code_for(self, side: Side) -> ErrorCode:
-        if side == "onprem":
+        if side == ONPREM:
             return ErrorCode.SOURCE_NODE_ACCESS_DENIED
         return ErrorCode.TARGET_NODE_ACCESS_DENIED
 

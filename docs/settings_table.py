@@ -1,4 +1,4 @@
-"""The README's settings table, generated from `ecsync.settings.Settings` so it cannot drift from the code.
+"""The README's settings table, generated from `flows.settings.Settings` so it cannot drift from the code.
 
     .venv/bin/python docs/settings_table.py           # print the table
     .venv/bin/python docs/settings_table.py --write   # replace the table in README.md
@@ -21,7 +21,7 @@ END = "<!-- settings:end -->"
 def table() -> str:
     from pydantic_core import PydanticUndefined
 
-    from ecsync.settings import Settings
+    from flows.settings import Settings
 
     rows = ["| variable | default | what it does |", "|---|---|---|"]
     for name, field in Settings.model_fields.items():

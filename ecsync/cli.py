@@ -84,7 +84,7 @@ def info(
     runs: Annotated[bool, typer.Option(help="Also list the Prefect runs that touched it.")] = True,
 ) -> None:
     """Print Sync Info for one item: status, error and technical report, cloud location, runs."""
-    from ecsync.settings import get_settings
+    from flows.settings import get_settings
 
     settings = get_settings()
     api_url = _prefect_api_url(settings.data_dir)

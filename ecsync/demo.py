@@ -129,7 +129,7 @@ def _prepare_environment(data_dir: Path) -> None:
     # The served deployments look for new runs this often (Prefect's default: every 10 s).
     os.environ.setdefault("PREFECT_RUNNER_POLL_FREQUENCY", "2")
     os.environ.pop("PREFECT_API_URL", None)
-    from ecsync.settings import get_settings
+    from flows.settings import get_settings
 
     get_settings.cache_clear()
 
@@ -230,7 +230,7 @@ def _run_with_progress(api: PrefectApi, deployment_id: str, parameters: dict[str
 
 
 def _members_synced(slug: str) -> tuple[int, int]:
-    from ecsync.settings import get_settings
+    from flows.settings import get_settings
     from models import store
 
     url = get_settings().resolved_database_url()
@@ -242,7 +242,7 @@ def _members_synced(slug: str) -> tuple[int, int]:
 
 
 def _sync_set_exists(slug: str) -> bool:
-    from ecsync.settings import get_settings
+    from flows.settings import get_settings
     from models import store
 
     found = store.get_sync_set(get_settings().resolved_database_url(), slug)
@@ -294,7 +294,7 @@ def _check_changes(onprem: Alfresco, cloud: Alfresco, new_content: bytes, added_
 def _show_sync_info(onprem_id: str) -> None:
     from ecsync.cli import view_in_cloud
     from ecsync.info import render, sync_info
-    from ecsync.settings import get_settings
+    from flows.settings import get_settings
 
     url = get_settings().resolved_database_url()
     info = asyncio.run(sync_info(url, onprem_id))

@@ -7,7 +7,8 @@ from datetime import datetime
 from typing import Any
 
 from models.store import direct_members, find_member
-from models.tables import Member, MemberStatus, SyncSet
+from models.tables import Member, SyncSet
+from vocabulary import MemberStatus
 
 
 @dataclass

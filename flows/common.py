@@ -8,8 +8,8 @@ from prefect.client.orchestration import get_client
 from prefect.exceptions import MissingContextError
 from prefect.states import Completed, Failed, State
 
-from ecsync.settings import get_settings
 from flows.engine import RunResult
+from flows.settings import get_settings
 from tasks.transfer import DESTINATION_UPDATED
 
 

@@ -22,8 +22,7 @@ from prefect.exceptions import MissingContextError
 from prefect.utilities.annotations import quote
 
 from connectors.base import Node, Repository
-from connectors.errors import ErrorCode, NameClashError, NodeNotFoundError, RepositoryError, Side, TransientError
-from ecsync.settings import Settings, get_settings
+from connectors.errors import NameClashError, NodeNotFoundError, RepositoryError, TransientError
 from flows.records import (
     base_fields,
     error_side,
@@ -33,6 +32,7 @@ from flows.records import (
     synced_fields,
 )
 from flows.reporting import Outcome, failure_summary, publish_artifacts
+from flows.settings import Settings, get_settings
 from models import store
 from models.store import MemberRow
 from models.tables import Member, SyncSet, utcnow
@@ -55,6 +55,7 @@ from tasks.transfer import (
     transfer,
     transfer_batch,
 )
+from vocabulary import ErrorCode, Side
 
 K = ActionKind
 T = TypeVar("T")

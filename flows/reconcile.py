@@ -11,7 +11,7 @@ from flows.common import database_url, final_state, refused, sync_set_tag, tag_c
 from flows.engine import SyncBusy, run_sync_set
 from flows.parameters import Slug
 from models import store
-from models.tables import SyncSetState
+from vocabulary import SyncSetState
 
 
 def _run_name() -> str:

@@ -6,9 +6,10 @@ from datetime import datetime
 from typing import Any
 
 from connectors.base import Node
-from connectors.errors import ErrorCode, RepositoryError, Side, TechnicalReport
-from models.tables import MemberKind, MemberStatus, utcnow
+from connectors.errors import RepositoryError, TechnicalReport
+from models.tables import utcnow
 from sync.digest import metadata_digest
+from vocabulary import ErrorCode, MemberKind, MemberStatus, Side
 
 PREFIX = {"onprem": "op", "cloud": "cl"}
 

@@ -11,15 +11,16 @@ from pydantic import Field
 
 from connectors.base import Repository
 from connectors.errors import RepositoryError
-from ecsync.settings import get_settings
 from flows.common import database_url, final_state, refused, sync_set_tag, tag_current_run
 from flows.engine import SyncBusy, current_run_id, run_sync_set
 from flows.parameters import ConnectionName, Destination, ItemRef, Slug, SyncOptions, default_slug
+from flows.settings import get_settings
 from flows.validation import SyncRefused, check_network_membership, validate_setup
 from models import store
-from models.tables import SyncSet, SyncSetState, utcnow
+from models.tables import SyncSet, utcnow
 from tasks.connections import open_repository, opened_repositories
 from tasks.retry import call_with_retries
+from vocabulary import SyncSetState
 
 
 def _run_name() -> str:

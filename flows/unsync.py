@@ -12,13 +12,14 @@ from pydantic import StringConstraints
 
 from connectors.base import Node, Repository
 from connectors.errors import NodeNotFoundError, RepositoryError
-from ecsync.settings import get_settings
 from flows.common import database_url, refused, sync_set_tag, tag_current_run
 from flows.engine import SyncBusy, current_run_id, leased
 from flows.reporting import Outcome, publish_artifacts
+from flows.settings import get_settings
 from models import store
-from models.tables import Member, SyncSet, SyncSetState, utcnow
+from models.tables import Member, SyncSet, utcnow
 from tasks.connections import opened_repositories
+from vocabulary import SyncSetState
 
 ItemOrNone = Annotated[str, StringConstraints(min_length=1, max_length=2048, pattern=r"^[^\x00-\x1f]+$")] | None
 

@@ -13,7 +13,7 @@ from connectors.errors import NodeNotFoundError, RepositoryError
 from flows.parameters import Destination, SyncOptions
 from models.db import session_scope
 from models.store import active_member_for_cloud, active_member_for_onprem, get_sync_set
-from models.tables import SyncSetKind, SyncSetState
+from vocabulary import SyncSetKind, SyncSetState
 
 
 class SyncRefused(Exception):

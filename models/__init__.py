@@ -1,27 +1,6 @@
-"""Sync state tables and the database session."""
+"""Sync state tables and the database session (the product's words are in `vocabulary`)."""
 
 from models.db import engine_for, make_engine, session_scope
-from models.tables import (
-    ConflictPolicy,
-    Member,
-    MemberKind,
-    MemberStatus,
-    SyncSet,
-    SyncSetKind,
-    SyncSetState,
-    utcnow,
-)
+from models.tables import Member, SyncSet, utcnow
 
-__all__ = [
-    "ConflictPolicy",
-    "Member",
-    "MemberKind",
-    "MemberStatus",
-    "SyncSet",
-    "SyncSetKind",
-    "SyncSetState",
-    "engine_for",
-    "make_engine",
-    "session_scope",
-    "utcnow",
-]
+__all__ = ["Member", "SyncSet", "engine_for", "make_engine", "session_scope", "utcnow"]

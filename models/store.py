@@ -15,7 +15,8 @@ from sqlalchemy import func, or_, update
 from sqlmodel import Session, col, select
 
 from models.db import session_scope
-from models.tables import Member, MemberStatus, SyncSet, SyncSetState, utcnow
+from models.tables import Member, SyncSet, utcnow
+from vocabulary import MemberStatus, SyncSetState
 
 
 class LeaseHeldError(RuntimeError):

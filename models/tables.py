@@ -8,11 +8,12 @@ flight so that a run killed mid-call can be finished or adopted by the next one.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
+
+from vocabulary import ConflictPolicy, MemberStatus, SyncSetState
 
 
 def _nullable_json() -> Column[Any]:
@@ -22,36 +23,6 @@ def _nullable_json() -> Column[Any]:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-class SyncSetKind(StrEnum):
-    FOLDER = "folder"
-    FILE = "file"
-    FILES = "files"
-
-
-class SyncSetState(StrEnum):
-    ACTIVE = "active"
-    UNSYNCED = "unsynced"
-
-
-class ConflictPolicy(StrEnum):
-    CLOUD_WINS = "cloud-wins"
-    ONPREM_WINS = "onprem-wins"
-    NEWER_WINS = "newer-wins"
-    KEEP_BOTH = "keep-both"
-
-
-class MemberStatus(StrEnum):
-    PENDING = "pending"
-    SYNCED = "synced"
-    FAILED = "failed"
-    TEMPORARY_ERROR = "temporary-error"
-
-
-class MemberKind(StrEnum):
-    FILE = "file"
-    FOLDER = "folder"
 
 
 class SyncSet(SQLModel, table=True):

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 
-from connectors.errors import ErrorCode, Side
 from sync.model import Action, Observation, Skip
 from sync.names import name_key
 from sync.slots import Slot, claim_slot, creator_key, pending_refs, vacate_slot
+from vocabulary import ErrorCode, Side
 
 
 def _find_clashes(decisions: dict[str, list[Action]], observations: Mapping[Side, Observation]) -> tuple[set[str], set[str]]:

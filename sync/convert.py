@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectors.errors import ErrorCode
-from models.tables import ConflictPolicy, MemberKind, MemberStatus
 from sync.model import BaseRecord, Options, SideBase
+from vocabulary import ConflictPolicy, ErrorCode, MemberKind, MemberStatus
 
 
 def options_from_sync_set(sync_set: Any, *, force: bool = False) -> Options:

@@ -12,16 +12,23 @@ from datetime import datetime
 from enum import StrEnum
 
 from connectors.base import Metadata, Node
-from connectors.errors import ErrorCode, Side
-from models.tables import ConflictPolicy, MemberKind, MemberStatus
+from vocabulary import (
+    CLOUD,
+    ONPREM,
+    OUTSIDE_KEY,
+    SIDES,
+    TARGET_KEY,
+    ConflictPolicy,
+    ErrorCode,
+    MemberKind,
+    MemberStatus,
+    Side,
+    member_key,
+    new_key,
+    other,
+)
 
-ONPREM: Side = "onprem"
-CLOUD: Side = "cloud"
-SIDES: tuple[Side, Side] = (ONPREM, CLOUD)
-
-
-def other(side: Side) -> Side:
-    return CLOUD if side == ONPREM else ONPREM
+__all__ = ["CLOUD", "ONPREM", "OUTSIDE_KEY", "SIDES", "TARGET_KEY", "Side", "member_key", "new_key", "other"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,21 +85,6 @@ class BaseRecord:
     @property
     def is_folder(self) -> bool:
         return self.kind == MemberKind.FOLDER
-
-
-def member_key(member_id: int) -> str:
-    return f"m{member_id}"
-
-
-def new_key(side: Side, node_id: str) -> str:
-    """The key of a member that does not exist yet, named after the node it starts from."""
-    return f"new-{side}:{node_id}"
-
-
-TARGET_KEY = "target"
-"""Member key used in refs to the sync set's cloud target folder."""
-OUTSIDE_KEY = "outside"
-"""Member key used in refs to an on-prem folder outside the synced tree (a direct member's parent)."""
 
 
 @dataclass(frozen=True, slots=True)

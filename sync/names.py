@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from connectors.errors import Side
+from vocabulary import Side
 
 
 def name_key(name: str) -> str:

@@ -12,10 +12,10 @@ import heapq
 from collections import defaultdict
 from collections.abc import Mapping
 
-from connectors.errors import Side
 from sync.model import Action, ActionKind, Observation, Ref
 from sync.names import temp_name
 from sync.slots import Slot, claim_slot, creator_key, pending_refs, vacate_slot
+from vocabulary import Side
 
 RANK = {kind: i for i, kind in enumerate(ActionKind)}
 

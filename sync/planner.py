@@ -11,8 +11,6 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from connectors.base import Node
-from connectors.errors import ErrorCode, Side
-from models.tables import ConflictPolicy, MemberStatus
 from sync.clash import settle_name_clashes
 from sync.detect import Content, Presence, SideView, view_side
 from sync.digest import fingerprint
@@ -39,6 +37,7 @@ from sync.model import (
 from sync.names import conflict_name
 from sync.order import order_actions
 from sync.tree import SideTree
+from vocabulary import ConflictPolicy, ErrorCode, MemberStatus, Side
 
 K = ActionKind
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from connectors.errors import Side
 from sync.model import CREATES, Action, ActionKind, Observation, Ref
 from sync.names import name_key
+from vocabulary import Side
 
 Slot = tuple[Side, str, str]
 

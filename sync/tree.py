@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from connectors.base import Node
-from connectors.errors import Side
+from vocabulary import Side
 
 
 class SideTree:

@@ -17,9 +17,9 @@ from prefect.cache_policies import NO_CACHE
 from prefect.exceptions import MissingContextError
 
 from connectors.base import Node, Repository
-from connectors.errors import Side
 from sync.model import Action, ActionKind, Ref
 from tasks.streaming import HashingStream, hash_stream
+from vocabulary import Side
 
 K = ActionKind
 

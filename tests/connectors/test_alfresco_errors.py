@@ -15,7 +15,6 @@ from connectors.errors import (
     AccessDeniedError,
     AuthenticationError,
     ContentLimitError,
-    ErrorCode,
     InvalidRequestError,
     NameClashError,
     NodeLockedError,
@@ -39,6 +38,7 @@ from tests.connectors.alfresco_fixtures import (
     one,
     ticket_response,
 )
+from vocabulary import ErrorCode
 
 __all__ = ["alfresco", "api"]  # fixtures, imported for pytest
 

@@ -30,8 +30,8 @@ import pytest
 
 from deployments.serve import POOL_NAME
 from deployments.trigger import PrefectApi, state_of
-from ecsync import settings as settings_module
 from ecsync.processes import Child, start_emulator, start_prefect_server
+from flows import settings as settings_module
 from models import store
 from tests.deploy.support import PROJECT_ROOT, Rest, clean_env, prefect_cli, save_blocks, spawn
 

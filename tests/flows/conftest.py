@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from ecsync import settings as settings_module
 from ecsync.processes import Child, start_emulator, start_prefect_server
+from flows import settings as settings_module
 from tests.support.prefect_api import using_server
 
 

@@ -9,9 +9,10 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
 from flows.reconcile import reconcile
 from models import store
-from models.tables import Member, MemberStatus
+from models.tables import Member
 from tests.flows.conftest import make_pair
 from tests.flows.test_changes import trees_equal
+from vocabulary import MemberStatus
 
 
 async def pushed(onprem_api, cloud_api, layout):

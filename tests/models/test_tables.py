@@ -10,7 +10,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from models import ConflictPolicy, Member, MemberKind, MemberStatus, SyncSet, SyncSetKind, session_scope
+from models import Member, SyncSet, session_scope
+from vocabulary import ConflictPolicy, MemberKind, MemberStatus, SyncSetKind
 
 
 def new_sync_set(slug: str = "specs", **overrides: object) -> SyncSet:

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from ecsync import settings as settings_module
 from ecsync.processes import Child, start_emulator, start_prefect_server
+from flows import settings as settings_module
 from tests.flows.conftest import cloud_api, onprem_api  # noqa: F401  (re-exported fixtures)
 from tests.support.prefect_api import using_server
 

@@ -25,7 +25,7 @@ import httpx
 from prefect.client.orchestration import get_client
 from prefect.states import Crashed
 
-from ecsync import settings as settings_module
+from flows import settings as settings_module
 from flows.engine import leased
 from flows.sync_to_cloud import sync_to_cloud
 from models import store

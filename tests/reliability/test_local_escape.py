@@ -21,8 +21,9 @@ from connectors.local import LocalRepository
 from flows.common import final_state
 from flows.engine import run_sync_set
 from models import store
-from models.tables import SyncSet, SyncSetState
+from models.tables import SyncSet
 from tasks.connections import set_repository_opener
+from vocabulary import SyncSetState
 
 HOSTILE = {
     "evil1.txt": "..",

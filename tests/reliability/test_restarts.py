@@ -26,8 +26,8 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags, LogFilter, LogFilterFlowRunId
 
-from ecsync import settings as settings_module
 from ecsync.processes import Child, free_port, start_emulator, start_prefect_server
+from flows import settings as settings_module
 from flows.reconcile import reconcile
 from flows.sync_to_cloud import sync_to_cloud
 from tests.flows.conftest import Api, make_pair

@@ -15,8 +15,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from connectors.blocks import AlfrescoConnection
-from connectors.errors import AuthenticationError, ErrorCode
+from connectors.errors import AuthenticationError
 from tasks.retry import call_with_retries
+from vocabulary import ErrorCode
 
 
 def self_signed(directory: Path) -> tuple[Path, Path]:

@@ -13,8 +13,6 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from connectors.base import Metadata, Node
-from connectors.errors import ErrorCode, Side
-from models.tables import MemberKind, MemberStatus
 from sync import (
     CLOUD,
     ONPREM,
@@ -29,6 +27,7 @@ from sync import (
     metadata_digest,
     plan,
 )
+from vocabulary import ErrorCode, MemberKind, MemberStatus, Side
 
 EPOCH = datetime(2026, 11, 27, 14, 5, tzinfo=UTC)
 NOW = EPOCH + timedelta(days=1)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from connectors.base import Metadata, Node
-from connectors.errors import ErrorCode
-from models.tables import ConflictPolicy, Member, MemberKind, MemberStatus, SyncSet
+from models.tables import Member, SyncSet
 from sync import ActionKind, Options, base_from_member, fingerprint, metadata_digest, options_from_sync_set
 from sync.names import conflict_name
 from tests.sync.memory_repo import new_world
+from vocabulary import ConflictPolicy, ErrorCode, MemberKind, MemberStatus
 
 WHEN = datetime(2026, 11, 27, 14, 5, tzinfo=UTC)
 

@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from connectors.base import Metadata
-from models.tables import ConflictPolicy
 from sync import CLOUD, ONPREM, Options
 from tests.sync.memory_repo import ClashError, MemRepo, World, new_world, sha, snapshot
+from vocabulary import ConflictPolicy
 
 EXAMPLES = int(os.environ.get("ECSYNC_HYPOTHESIS_EXAMPLES", "1000"))
 NAMES = ("a", "B", "b", "c.txt", "C.TXT", "d.txt")

@@ -12,10 +12,9 @@ from dataclasses import dataclass, field
 import pytest
 
 from connectors.base import Metadata
-from connectors.errors import ErrorCode
-from models.tables import ConflictPolicy, MemberStatus
 from sync import CLOUD, ONPREM, ActionKind, Options, Plan
 from tests.sync.memory_repo import MemNode, World, new_world, snapshot
+from vocabulary import ConflictPolicy, ErrorCode, MemberStatus
 
 K = ActionKind
 

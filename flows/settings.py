@@ -26,7 +26,6 @@ class Settings(BaseSettings):
     transfer_concurrency: int = Field(default=4, ge=1, le=64, description="Actions carried out at once per run.")
     task_retries: int = Field(default=3, ge=0, le=10, description="Retries of a transient failure per task.")
     retry_backoff_seconds: float = Field(default=1.0, ge=0, description="First retry delay; doubles each time.")
-    chunk_size: int = Field(default=1024 * 1024, ge=4096, description="Bytes per streamed content chunk.")
     lease_seconds: int = Field(
         default=120,
         ge=10,

@@ -170,9 +170,10 @@ async def seed_local_members(database_url: str, slug: str, a_root: str, b_root: 
     then does nothing is the check that the rows are right.
     """
     from connectors.local import LocalRepository
-    from flows.records import base_fields, member_kind, synced_fields
+    from flows.recording import base_fields, synced_fields
     from models import store
     from models.tables import Member
+    from vocabulary import MemberKind
 
     a = LocalRepository(a_root, label="onprem")
     b = LocalRepository(b_root, label="cloud")
@@ -200,7 +201,7 @@ async def seed_local_members(database_url: str, slug: str, a_root: str, b_root: 
                 rows.append(
                     Member(
                         sync_set_id=sync_set.id,
-                        kind=member_kind(child.is_folder),
+                        kind=MemberKind.of(child.is_folder).value,
                         direct=False,
                         rel_path=child_rel,
                         **base_fields("onprem", child, None),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from prefect.client.orchestration import get_client
@@ -36,7 +37,7 @@ async def tag_current_run(*tags: str) -> None:
     if wanted == sorted(existing):
         return
     async with get_client() as client:
-        await client.update_flow_run(run_id, tags=wanted)
+        await client.update_flow_run(uuid.UUID(str(run_id)), tags=wanted)
 
 
 def summary(result: RunResult) -> dict[str, Any]:

@@ -19,11 +19,14 @@ ConflictPolicyName = Literal["cloud-wins", "onprem-wins", "newer-wins", "keep-bo
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,47}$")]
 """A sync set's short name: lower-case letters, digits and dashes (it becomes a Prefect tag and artifact key)."""
 
-ItemRef = Annotated[
-    str,
-    StringConstraints(min_length=1, max_length=2048, pattern=r"^[^\x00-\x1f]+$", strip_whitespace=True),
-]
+ITEM_CONSTRAINTS = StringConstraints(min_length=1, max_length=2048, pattern=r"^[^\x00-\x1f]+$", strip_whitespace=True)
+"""Every item a flow takes: printable, at most 2048 characters, surrounding spaces dropped."""
+
+ItemRef = Annotated[str, ITEM_CONSTRAINTS]
 """An on-prem node id, or a site path such as `site:engineering/Specs`."""
+
+MemberRef = Annotated[str, ITEM_CONSTRAINTS]
+"""A member: its on-prem or cloud node id, or `<slug>:<path in the sync set>`."""
 
 ConnectionName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")]
 """The name of a connection block (Prefect block names are lower-case with dashes)."""

@@ -8,7 +8,8 @@ from prefect import flow, tags
 from prefect.states import Completed, Failed, State
 
 from flows.common import database_url, final_state, refused, sync_set_tag, tag_current_run
-from flows.engine import SyncBusy, run_sync_set
+from flows.engine import run_sync_set
+from flows.lease import SyncBusy
 from flows.parameters import Slug
 from models import store
 from vocabulary import SyncSetState

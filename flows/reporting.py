@@ -6,11 +6,17 @@ current status under the key `sync-info-<slug>`, and a "View in Cloud" link.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from prefect.artifacts import acreate_link_artifact, acreate_markdown_artifact, acreate_table_artifact
+from prefect.artifacts import (
+    acreate_link_artifact,
+    acreate_markdown_artifact,
+    acreate_progress_artifact,
+    acreate_table_artifact,
+    aupdate_progress_artifact,
+)
 
 from models.store import MemberSummary
 from models.tables import Member, SyncSet
@@ -111,3 +117,24 @@ async def publish_artifacts(sync_set: SyncSet, members: Members, outcomes: list[
         await acreate_link_artifact(
             key=f"view-in-cloud-{sync_set.slug}", link=cloud_url, link_text="View in Cloud", description="Cloud copy"
         )
+
+
+PROGRESS_FROM = 50
+"""Plans with at least this many actions get a progress bar in the UI."""
+
+
+def progress_artifact(description: str) -> Callable[[int, int], Awaitable[None]]:
+    """A progress artifact for a run's propagation, made when the first progress of a large plan arrives."""
+    artifact_id: Any = None
+
+    async def update(finished: int, total: int) -> None:
+        nonlocal artifact_id
+        if total < PROGRESS_FROM:
+            return
+        progress = 100.0 * finished / total
+        if artifact_id is None:
+            artifact_id = await acreate_progress_artifact(progress=progress, description=f"{description}: {total} actions")
+        else:
+            await aupdate_progress_artifact(artifact_id, progress=progress)
+
+    return update

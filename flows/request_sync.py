@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from prefect import flow
 from prefect.states import State
-from pydantic import StringConstraints
 
 from flows.common import database_url, final_state, refused, sync_set_tag, tag_current_run
-from flows.engine import SyncBusy, run_sync_set
+from flows.engine import run_sync_set
+from flows.lease import SyncBusy
+from flows.parameters import MemberRef
 from models import store
-
-MemberRef = Annotated[str, StringConstraints(min_length=1, max_length=2048, pattern=r"^[^\x00-\x1f]+$")]
-"""An on-prem or cloud node id of a member, or `<slug>:<relative path>`."""
 
 
 @flow(name="request-sync", flow_run_name="request-sync-{item}")

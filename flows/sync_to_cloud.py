@@ -12,14 +12,15 @@ from pydantic import Field
 from connectors.base import Repository
 from connectors.errors import RepositoryError
 from flows.common import database_url, final_state, refused, sync_set_tag, tag_current_run
-from flows.engine import SyncBusy, current_run_id, run_sync_set
+from flows.engine import run_sync_set
+from flows.lease import SyncBusy, current_run_id
 from flows.parameters import ConnectionName, Destination, ItemRef, Slug, SyncOptions, default_slug
 from flows.settings import get_settings
 from flows.validation import SyncRefused, check_network_membership, validate_setup
 from models import store
 from models.tables import SyncSet, utcnow
 from tasks.connections import open_repository, opened_repositories
-from tasks.retry import call_with_retries
+from tasks.retry import RetryPolicy
 from vocabulary import SyncSetState
 
 
@@ -69,9 +70,7 @@ async def sync_to_cloud(
     # One pair of connections (pools, tickets) for validation and the first push.
     async with opened_repositories(onprem_connection, cloud_connection, destination.network) as (onprem, cloud):
         try:  # validation is read-only and folder creation resumes where it stopped, so a transient fault is retried
-            setup, owner, target = await call_with_retries(
-                lambda: prepare(onprem, cloud), settings.task_retries, settings.retry_backoff_seconds, "setup"
-            )
+            setup, owner, target = await RetryPolicy.from_settings(settings).call(lambda: prepare(onprem, cloud), "setup")
         except SyncRefused as exc:
             return refused(str(exc))
         except RepositoryError as exc:

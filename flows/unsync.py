@@ -4,24 +4,22 @@ optionally remove the cloud copies (to the cloud trashcan). It changes nothing w
 from __future__ import annotations
 
 import contextlib
-from typing import Annotated, Any
+from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.states import Completed, State
-from pydantic import StringConstraints
 
 from connectors.base import Node, Repository
 from connectors.errors import NodeNotFoundError, RepositoryError
 from flows.common import database_url, refused, sync_set_tag, tag_current_run
-from flows.engine import SyncBusy, current_run_id, leased
+from flows.lease import SyncBusy, current_run_id, leased
+from flows.parameters import MemberRef, Slug
 from flows.reporting import Outcome, publish_artifacts
 from flows.settings import get_settings
 from models import store
 from models.tables import Member, SyncSet, utcnow
 from tasks.connections import opened_repositories
 from vocabulary import SyncSetState
-
-ItemOrNone = Annotated[str, StringConstraints(min_length=1, max_length=2048, pattern=r"^[^\x00-\x1f]+$")] | None
 
 
 class UnsyncRefused(Exception):
@@ -76,7 +74,7 @@ def _run_name() -> str:
 
 
 @flow(name="unsync", flow_run_name=_run_name)
-async def unsync(item: ItemOrNone = None, slug: ItemOrNone = None, remove_from_cloud: bool = False) -> State[Any]:
+async def unsync(item: MemberRef | None = None, slug: Slug | None = None, remove_from_cloud: bool = False) -> State[Any]:
     """Stop syncing a direct member (or a whole sync set); the history stays in the run log."""
     log = get_run_logger()
     url = database_url()

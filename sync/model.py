@@ -207,6 +207,11 @@ class DeleteGuard:
 @dataclass(slots=True)
 class Plan:
     actions: list[Action]
+    """In an order that always works when carried out one by one."""
+    depends_on: list[tuple[int, ...]]
+    """For each action, the positions of the earlier actions it must wait for (and nothing else): a member's
+    own steps in sequence, a node's creation before what refers to it, the step that frees a name before the
+    one that takes it in the same folder, children leaving a folder before its delete (`sync.order`)."""
     conflicts: list[Conflict]
     skipped: list[Skip]
     ignored: list[Ignored]

@@ -151,13 +151,19 @@ def _break_cycle(g: _Graph, remaining: set[int], observations: Mapping[Side, Obs
 def order_actions(
     decisions: Mapping[str, list[Action]],
     observations: Mapping[Side, Observation],
-) -> list[Action]:
-    """Topological order (Kahn) with a deterministic priority among the ready actions."""
+) -> tuple[list[Action], list[tuple[int, ...]]]:
+    """Topological order (Kahn) with a deterministic priority among the ready actions, and each action's
+    dependencies as positions in that order (always earlier ones).
+
+    The dependencies are what the executor waits for, and all it waits for: an action may run as soon as
+    they are done, beside any other action whose dependencies are done. A rename therefore waits only for
+    the steps that free its name in its own folder, not for every earlier name change of the sync set.
+    """
     g = _build(decisions, observations)
     heap = [(g.prio[i], i) for i in range(len(g.actions)) if g.indeg[i] == 0]
     heapq.heapify(heap)
     remaining = set(range(len(g.actions)))
-    result: list[Action] = []
+    order: list[int] = []
     while remaining:
         if not heap:
             t = _break_cycle(g, remaining, observations)
@@ -166,9 +172,14 @@ def order_actions(
             continue
         _p, i = heapq.heappop(heap)
         remaining.discard(i)
-        result.append(g.actions[i])
+        order.append(i)
         for j in (*g.out[i], *g.name_out[i]):
             g.indeg[j] -= 1
             if g.indeg[j] == 0:
                 heapq.heappush(heap, (g.prio[j], j))
-    return result
+    position = {node: pos for pos, node in enumerate(order)}
+    waits: list[list[int]] = [[] for _ in order]
+    for i in order:
+        for j in (*g.out[i], *g.name_out[i]):
+            waits[position[j]].append(position[i])
+    return [g.actions[i] for i in order], [tuple(sorted(set(w))) for w in waits]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from functools import partial
 
 from connectors.base import Node
 from sync.clash import settle_name_clashes
@@ -37,7 +38,7 @@ from sync.model import (
 from sync.names import conflict_name
 from sync.order import order_actions
 from sync.tree import SideTree
-from vocabulary import ConflictPolicy, ErrorCode, MemberStatus, Side
+from vocabulary import ConflictPolicy, ErrorCode, MemberStatus, Side, parse_new_key
 
 K = ActionKind
 
@@ -102,7 +103,7 @@ class _Planner:
                 self.trees[side],
                 is_folder=rec.is_folder,
                 track_parent=not rec.direct,
-                listing_covers=lambda parent, side=side: self.listing_covers(side, parent),
+                listing_covers=partial(self.listing_covers, side),
             )
             for side in SIDES
         )
@@ -275,9 +276,9 @@ class _Planner:
                 b = rec.base(side)
                 refs[side] = Ref(side, key, b.node_id) if b else None
         else:
-            side_name, _, node_id = key.removeprefix("new-").partition(":")
-            side: Side = ONPREM if side_name == ONPREM else CLOUD
-            refs[side] = Ref(side, key, node_id)
+            new = parse_new_key(key)
+            if new is not None:
+                refs[new[0]] = Ref(new[0], key, new[1])
         return self._act(K.MARK_FAILED, ONPREM, key, reason, error_code=code, onprem=refs[ONPREM], cloud=refs[CLOUD])
 
     # ----------------------------------------------------------------- per member
@@ -627,19 +628,20 @@ class _Planner:
         self.keep_folders_with_staying_content()
         guard = apply_delete_guard(self.decisions, self.skipped, len(self.records), self.options)
         settle_name_clashes(self.decisions, self.obs, self.skipped, self.copy_origin, self.mark_failed)
-        actions = order_actions(self.decisions, self.obs)
+        actions, depends_on = order_actions(self.decisions, self.obs)
         fps: dict[str, str] = {}
         for key in sorted(self.decisions):
-            rec = self.by_key.get(key)
-            if rec is not None:
-                op, cl = self.view(rec)
+            member = self.by_key.get(key)
+            new = parse_new_key(key)
+            if member is not None:
+                op, cl = self.view(member)
                 fps[key] = fingerprint(op.node, cl.node)
-            elif key.startswith("new-"):
-                side_name, _, node_id = key.removeprefix("new-").partition(":")
-                node = self.obs[ONPREM if side_name == ONPREM else CLOUD].nodes.get(node_id)
-                fps[key] = fingerprint(node, None) if side_name == ONPREM else fingerprint(None, node)
+            elif new is not None:
+                node = self.obs[new[0]].nodes.get(new[1])
+                fps[key] = fingerprint(node, None) if new[0] == ONPREM else fingerprint(None, node)
         return Plan(
             actions=actions,
+            depends_on=depends_on,
             conflicts=sorted(self.conflicts, key=lambda c: c.member),
             skipped=sorted(self.skipped.values(), key=lambda s: s.member),
             ignored=sorted(self.ignored, key=lambda i: (i.side, i.node_id)),

@@ -9,37 +9,19 @@ retried and reported on its own inside its chunk.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from prefect import get_run_logger, task
+from prefect import task
 from prefect.cache_policies import NO_CACHE
-from prefect.exceptions import MissingContextError
 
 from connectors.base import Node, Repository
 from connectors.errors import RepositoryError
-from tasks.retry import call_with_retries, is_transient
+from tasks.retry import RetryPolicy
+from tasks.run_log import run_logger
 
 T = TypeVar("T")
-
-
-def _task_logger() -> Any:
-    """The task run's logger (its lines reach run history), or a plain logger outside a run (unit tests)."""
-    try:
-        return get_run_logger()
-    except MissingContextError:
-        return logging.getLogger("ecsync")
-
-
-@task(name="scan-folder", cache_policy=NO_CACHE, persist_result=False, task_run_name="scan-{side}-{folder_id}")
-async def scan_folder(repository: Repository, side: str, folder_id: str) -> list[Node]:
-    """Every child of one folder, all pages."""
-    children: list[Node] = []
-    async for page in repository.list_children(folder_id):
-        children.extend(page)
-    return children
 
 
 @task(name="scan-folders", cache_policy=NO_CACHE, persist_result=False, task_run_name="{label}")
@@ -50,38 +32,28 @@ async def scan_folders(
     label: str,
     *,
     concurrency: int,
-    retries: int,
-    backoff_seconds: float,
+    policy: RetryPolicy,
 ) -> dict[str, list[Node] | RepositoryError]:
     """Every child of each of `folders` (one chunk of a level), all pages, as one task run.
 
     One task run per folder cost ~3-7 ms of Prefect machinery each, most of a no-change run on a big tree
     (bench/RESULTS.md); a chunk keeps a line per ~50 folders in the run history instead. Each folder is
-    still its own unit: a transient failure is retried for that folder alone (`call_with_retries`), and
+    still its own unit: a transient failure is retried for that folder alone (`RetryPolicy.call`), and
     each retry shows as a WARNING line in this task run's logs (not as a task-run state: the task run itself
     does not retry, so the folders that succeeded are not listed again). A folder that still fails comes
     back as its `RepositoryError`, so the caller keeps it out of `complete` and the rest of the chunk counts.
     Reads only: no side effect, but NO_CACHE all the same, as a listing must never come from a cache.
     """
-    log = _task_logger()
+    log = run_logger()
 
     async def listed(folder: str) -> list[Node]:
-        attempt = 0
-
         async def once() -> list[Node]:
-            nonlocal attempt
-            attempt += 1
-            try:
-                children: list[Node] = []
-                async for page in repository.list_children(folder):
-                    children.extend(page)
-                return children
-            except Exception as exc:
-                if is_transient(exc) and attempt <= retries:
-                    log.warning("Listing %s folder %s failed transiently (attempt %d), retrying: %s", side, folder, attempt, exc)
-                raise
+            children: list[Node] = []
+            async for page in repository.list_children(folder):
+                children.extend(page)
+            return children
 
-        return await call_with_retries(once, retries, backoff_seconds, f"list {side} folder {folder}")
+        return await policy.call(once, f"Listing {side} folder {folder}", log=log)
 
     listings = await gather_bounded((listed(folder) for folder in folders), concurrency)
     result: dict[str, list[Node] | RepositoryError] = {}
@@ -115,6 +87,7 @@ async def gather_bounded(calls: Iterable[Awaitable[T]], limit: int) -> list[T | 
     return await asyncio.gather(*(guarded(call) for call in calls))
 
 
+NO_RETRIES = RetryPolicy(retries=0, backoff_seconds=0)
 SCAN_CHUNK = 50
 """Folders of one level listed per `scan-folders` task run."""
 
@@ -127,8 +100,7 @@ async def scan_tree(
     recursive: bool,
     concurrency: int,
     scan_task: Any = scan_folders,
-    retries: int = 0,
-    backoff_seconds: float = 0.0,
+    policy: RetryPolicy = NO_RETRIES,
     chunk: int = SCAN_CHUNK,
 ) -> TreeScan:
     """Breadth-first listing below `roots`, one level at a time in chunks of `chunk` folders per task run.
@@ -150,8 +122,7 @@ async def scan_tree(
                     part,
                     f"scan-{side}-{part[0]}" + (f"-and-{len(part) - 1}-more" if len(part) > 1 else ""),
                     concurrency=share,
-                    retries=retries,
-                    backoff_seconds=backoff_seconds,
+                    policy=policy,
                 )
                 for part in chunks
             ),

@@ -8,16 +8,16 @@ stays flat whatever the file size and the base records the hash of the bytes tha
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
-from prefect import get_run_logger, task
+from prefect import task
 from prefect.cache_policies import NO_CACHE
-from prefect.exceptions import MissingContextError
 
 from connectors.base import Node, Repository
+from connectors.errors import RepositoryError
 from sync.model import Action, ActionKind, Ref
+from tasks.run_log import run_logger
 from tasks.streaming import HashingStream, hash_stream
 from vocabulary import Side
 
@@ -43,6 +43,36 @@ class DestinationChanged(Exception):
     def __init__(self, action: Action, what: str) -> None:
         super().__init__(f"{DESTINATION_UPDATED} ({action.side} {what})")
         self.what = what
+
+
+class _SourceTagged:
+    """A content stream whose errors carry its side, so a 403 reading on-prem reads SOURCE_NODE_ACCESS_DENIED."""
+
+    def __init__(self, source: AsyncIterator[bytes], side: Side) -> None:
+        self._source = source
+        self._side = side
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._source:
+                yield chunk
+        except RepositoryError as exc:
+            exc.side = self._side  # type: ignore[attr-defined]
+            raise
+
+
+class SideTagged:
+    """A repository whose downloads tag their errors with the side they came from (see `error_side`)."""
+
+    def __init__(self, inner: Repository, side: Side) -> None:
+        self._inner = inner
+        self._side = side
+
+    def download(self, node_id: str) -> AsyncIterator[bytes]:
+        return _SourceTagged(self._inner.download(node_id), self._side).__aiter__()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
 
 
 class RunContext:
@@ -170,7 +200,7 @@ async def recheck_destination(context: RunContext, action: Action) -> Node | Non
     node_id = context.resolve(action.node)
     seen = context.latest.get((action.side, node_id)) or context.observed[action.side].get(node_id)
     if seen is None:
-        return
+        return None
     now = await context.repositories[action.side].get(node_id)
     changed = _differences(seen, now)
     if changed and _own_effect(context, action, seen, now):
@@ -267,7 +297,7 @@ BATCH_MAX_BYTES = 1024 * 1024
 @task(name="transfer-batch", cache_policy=NO_CACHE, persist_result=False, task_run_name="{label}")
 async def transfer_batch(
     context: RunContext,
-    actions: list[Action],
+    actions: Sequence[Action],
     label: str,
     slots: asyncio.Semaphore,
     report: Callable[[int, Node | Exception | None], None] | None = None,
@@ -284,7 +314,7 @@ async def transfer_batch(
     record per action cost a tenth of a push's CPU in Prefect's handlers), and every action is in the run's
     table artifact, written by the engine. `report` hears of each action as it ends.
     """
-    log = _task_logger()
+    log = run_logger()
 
     async def one(index: int, action: Action) -> Node | Exception | None:
         result: Node | Exception | None
@@ -303,13 +333,6 @@ async def transfer_batch(
     if done:
         log.info("%d of %d done:\n%s", len(done), len(actions), "\n".join(done))
     return results
-
-
-def _task_logger() -> Any:
-    try:
-        return get_run_logger()
-    except MissingContextError:
-        return logging.getLogger("ecsync")
 
 
 @task(name="compare", cache_policy=NO_CACHE, persist_result=False, task_run_name="compare-{side}-{node_id}")

@@ -16,7 +16,7 @@ from cryptography.x509.oid import NameOID
 
 from connectors.blocks import AlfrescoConnection
 from connectors.errors import AuthenticationError
-from tasks.retry import call_with_retries
+from tasks.retry import RetryPolicy
 from vocabulary import ErrorCode
 
 
@@ -64,7 +64,7 @@ async def test_a_self_signed_server_is_refused_by_default(tmp_path):
 
         try:
             with pytest.raises(AuthenticationError) as caught:
-                await call_with_retries(whoami, 3, 0.01, "whoami")
+                await RetryPolicy(retries=3, backoff_seconds=0.01).call(whoami, "whoami")
         finally:
             await repository.aclose()
         error = caught.value

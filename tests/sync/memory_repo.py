@@ -1,40 +1,54 @@
-"""Two in-memory repositories, the sync state, and an applier that carries out a plan on them.
+"""Two in-memory repositories and a sync set, synchronised by the production run (`flows.engine.SyncSetRun`).
 
-The applier is the executable spec the real propagator follows: it resolves refs to nodes created earlier
-in the plan, keeps overwritten bytes as versions (only when the node is versionable, like Alfresco), sends
-deletes to a trashcan, and records the base from the nodes as they are after the member's actions. A name
-clash inside the repository raises: the planner is meant to have seen every clash first.
+`MemRepo` holds nodes the way Alfresco does (ids, names unique case-insensitively per folder, a trashcan,
+versions only on versionable nodes, locks, a clock that moves on every write); tests edit it directly, as
+people would. `MemoryRepository` puts it behind the product's `Repository` interface, and `World.sync()`
+runs the real recipe on the two: recovery, scan, plan (with its hashing rounds), the executor with its
+dependency graph and batcher, and the member state written to a real SQLite database. Only Prefect and HTTP
+are left out (`tasks.transport.plain_calls`). Each repository call first yields to the event loop a few
+times (seeded), so the executor's concurrent actions interleave in different orders from case to case.
+
+A name clash or a lock met at run time is counted (`MemoryRepository.clashes`): the planner is meant to
+have seen every clash first, so the property tests assert it stays 0.
 """
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import hashlib
+import itertools
+import random
+import shutil
+import tempfile
+from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
-from connectors.base import Metadata, Node
-from sync import (
-    CLOUD,
-    ONPREM,
-    Action,
-    ActionKind,
-    BaseRecord,
-    Observation,
-    Options,
-    Plan,
-    Ref,
-    SideBase,
-    metadata_digest,
-    plan,
-)
-from vocabulary import ErrorCode, MemberKind, MemberStatus, Side
+from connectors.base import LibraryLocation, Metadata, Node
+from connectors.errors import InvalidRequestError, NameClashError, NodeLockedError, NodeNotFoundError, TechnicalReport
+from flows.engine import RunResult, SyncSetRun
+from flows.planning import plan_with_hashes
+from flows.scanning import Scanner
+from flows.settings import Settings
+from models import store
+from models.db import session_scope
+from models.tables import Member, SyncSet
+from sync import CLOUD, ONPREM, BaseRecord, Observation, Options, Plan, base_from_member
+from tasks.retry import RetryPolicy
+from tasks.run_log import run_logger
+from tasks.transport import plain_calls
+from vocabulary import MemberKind, MemberStatus, Side, SyncSetKind
 
 EPOCH = datetime(2026, 11, 27, 14, 5, tzinfo=UTC)
 NOW = EPOCH + timedelta(days=1)
+ACCOUNT = "sync"
+"""The account both repositories act as (the sync's own account); locks of other owners are someone else's."""
 
 
 class ClashError(Exception):
-    """The repository refused a name: the plan let a clash through."""
+    """A person's edit met a name already taken (tests skip such edits)."""
 
 
 @dataclass
@@ -50,20 +64,8 @@ class MemNode:
     versions: list[bytes] = field(default_factory=list)
     modified: int = 0
     locked: bool = False
-
-    def as_node(self) -> Node:
-        return Node(
-            id=self.id,
-            name=self.name,
-            parent_id=self.parent_id,
-            is_folder=self.is_folder,
-            size=len(self.content),
-            modified_at=EPOCH + timedelta(seconds=self.modified),
-            version_label=f"1.{self.version}" if self.versionable and not self.is_folder else None,
-            is_locked=self.locked,
-            metadata=self.meta,
-            is_versionable=self.versionable,
-        )
+    lock_owner: str | None = None
+    """None while `locked`: someone else's lock (a test set it directly)."""
 
 
 def sha(data: bytes) -> str:
@@ -137,8 +139,7 @@ class MemRepo:
             self.trash[current] = self.nodes.pop(current)
 
     def ensure_versionable(self, node_id: str) -> None:
-        node = self.nodes[node_id]
-        node.versionable = True
+        self.nodes[node_id].versionable = True
 
     def descendants(self, root_id: str) -> list[MemNode]:
         out, stack = [], [root_id]
@@ -148,250 +149,390 @@ class MemRepo:
                 stack.append(child.id)
         return out
 
+    def path_of(self, node_id: str | None) -> str:
+        names: list[str] = []
+        while node_id is not None:
+            node = self.nodes[node_id]
+            names.append(node.name)
+            node_id = node.parent_id
+        return "/" + "/".join(reversed(names))
+
+    def as_node(self, mem: MemNode) -> Node:
+        return Node(
+            id=mem.id,
+            name=mem.name,
+            parent_id=mem.parent_id,
+            is_folder=mem.is_folder,
+            size=len(mem.content),
+            modified_at=EPOCH + timedelta(seconds=mem.modified),
+            version_label=f"1.{mem.version}" if mem.versionable and not mem.is_folder else None,
+            is_locked=mem.locked,
+            lock_owner=(mem.lock_owner or "someone-else") if mem.locked else None,
+            path=self.path_of(mem.parent_id) if mem.parent_id else None,
+            metadata=mem.meta,
+            is_versionable=mem.versionable,
+        )
+
     def observe(self, roots: list[str]) -> Observation:
         """A complete scan: the roots, everything under them, every folder listed."""
         nodes: dict[str, Node] = {}
         listed: set[str] = set()
         for root in roots:
             if root in self.nodes:
-                nodes[root] = self.nodes[root].as_node()
+                nodes[root] = self.as_node(self.nodes[root])
                 if self.nodes[root].parent_id:
                     listed.add(self.nodes[root].parent_id)  # type: ignore[arg-type]
                 listed.add(root)
                 for n in self.descendants(root):
-                    nodes[n.id] = n.as_node()
+                    nodes[n.id] = self.as_node(n)
                     if n.is_folder:
                         listed.add(n.id)
         return Observation(nodes=nodes, listed=frozenset(listed))
 
 
+class MemoryRepository:
+    """`MemRepo` behind the product's `Repository` interface, acting as `account`."""
+
+    def __init__(self, repo: MemRepo, rng: random.Random, account: str = ACCOUNT) -> None:
+        self.repo = repo
+        self.label = repo.side
+        self.rng = rng
+        self.account = account
+        self.clashes = 0
+        """Name clashes and foreign locks met at run time (the planner should have seen each)."""
+
+    async def _turn(self) -> None:
+        for _ in range(self.rng.randint(0, 2)):
+            await asyncio.sleep(0)
+
+    def _report(self, operation: str, node_id: str) -> TechnicalReport:
+        return TechnicalReport(operation=operation, url=f"mem://{self.label}/{node_id}")
+
+    def _node(self, node_id: str, operation: str) -> MemNode:
+        node = self.repo.nodes.get(node_id)
+        if node is None:
+            raise NodeNotFoundError(f"node {node_id} not found", self._report(operation, node_id))
+        return node
+
+    def _writable(self, node: MemNode, operation: str) -> None:
+        if node.locked and node.lock_owner != self.account:
+            self.clashes += 1
+            raise NodeLockedError(f"{node.name} is locked by someone else", self._report(operation, node.id))
+
+    def _named(self, operation: str, parent_id: str, name: str, moving: str | None = None) -> None:
+        try:
+            self.repo._check_name(parent_id, name, moving)
+        except ClashError as exc:
+            self.clashes += 1
+            raise NameClashError(str(exc), self._report(operation, parent_id)) from None
+
+    async def get(self, node_id: str) -> Node:
+        await self._turn()
+        return self.repo.as_node(self._node(node_id, "get"))
+
+    async def get_by_path(self, path: str) -> Node:
+        raise NotImplementedError("not used by a run")
+
+    async def list_children(self, folder_id: str, *, page_size: int = 100) -> AsyncIterator[list[Node]]:
+        await self._turn()
+        self._node(folder_id, "list children")
+        children = [self.repo.as_node(child) for child in self.repo.children(folder_id)]
+        for start in range(0, len(children), page_size):
+            yield children[start : start + page_size]
+
+    async def create_folder(self, parent_id: str, name: str, metadata: Metadata | None = None) -> Node:
+        await self._turn()
+        self._node(parent_id, "create folder")
+        self._named("create folder", parent_id, name)
+        node_id = self.repo.add(parent_id, name, folder=True, meta=metadata or Metadata())
+        return self.repo.as_node(self.repo.nodes[node_id])
+
+    async def upload(
+        self,
+        parent_id: str,
+        name: str,
+        content: AsyncIterable[bytes],
+        *,
+        metadata: Metadata | None = None,
+        mime_type: str | None = None,
+    ) -> Node:
+        await self._turn()
+        data = b"".join([chunk async for chunk in content])
+        self._node(parent_id, "upload")
+        self._named("upload", parent_id, name)
+        node_id = self.repo.add(parent_id, name, folder=False, content=data, meta=metadata or Metadata(), versionable=True)
+        return self.repo.as_node(self.repo.nodes[node_id])
+
+    async def update_content(self, node_id: str, content: AsyncIterable[bytes], *, major: bool = False) -> Node:
+        data = b"".join([chunk async for chunk in content])
+        await self._turn()
+        node = self._node(node_id, "update content")
+        self._writable(node, "update content")
+        self.repo.write(node_id, data)
+        return self.repo.as_node(node)
+
+    async def download(self, node_id: str) -> AsyncIterator[bytes]:
+        await self._turn()
+        data = self._node(node_id, "download").content
+        half = len(data) // 2
+        for chunk in (data[:half], data[half:]):
+            if chunk:
+                yield chunk
+
+    async def rename(self, node_id: str, new_name: str) -> Node:
+        await self._turn()
+        node = self._node(node_id, "rename")
+        self._writable(node, "rename")
+        self._named("rename", node.parent_id or "", new_name, moving=node_id)
+        self.repo.move(node_id, node.parent_id or "", new_name)
+        return self.repo.as_node(node)
+
+    async def move(self, node_id: str, target_parent_id: str, new_name: str | None = None) -> Node:
+        await self._turn()
+        node = self._node(node_id, "move")
+        self._node(target_parent_id, "move")
+        self._writable(node, "move")
+        self._named("move", target_parent_id, new_name or node.name, moving=node_id)
+        self.repo.move(node_id, target_parent_id, new_name or node.name)
+        return self.repo.as_node(node)
+
+    async def update_metadata(self, node_id: str, metadata: Metadata) -> Node:
+        await self._turn()
+        node = self._node(node_id, "update metadata")
+        self._writable(node, "update metadata")
+        self.repo.set_meta(node_id, metadata)
+        return self.repo.as_node(node)
+
+    async def delete(self, node_id: str) -> None:
+        await self._turn()
+        node = self._node(node_id, "delete")
+        for inside in [node, *self.repo.descendants(node_id)]:
+            self._writable(inside, "delete")
+        self.repo.delete(node_id)
+
+    async def ensure_versionable(self, node_id: str) -> Node:
+        await self._turn()
+        node = self._node(node_id, "ensure versionable")
+        self.repo.ensure_versionable(node_id)
+        return self.repo.as_node(node)
+
+    async def lock(self, node_id: str) -> Node:
+        await self._turn()
+        node = self._node(node_id, "lock")
+        if node.is_folder:
+            raise InvalidRequestError("Only files can be locked", self._report("lock", node_id))
+        self._writable(node, "lock")
+        node.locked, node.lock_owner = True, self.account
+        return self.repo.as_node(node)
+
+    async def unlock(self, node_id: str) -> Node:
+        await self._turn()
+        node = self._node(node_id, "unlock")
+        self._writable(node, "unlock")
+        node.locked, node.lock_owner = False, None
+        return self.repo.as_node(node)
+
+    async def library_of(self, node: Node) -> LibraryLocation | None:
+        return None
+
+    async def whoami(self) -> str:
+        return self.account
+
+    def web_url(self, node: Node) -> str:
+        return f"mem://{self.label}/{node.id}"
+
+    async def aclose(self) -> None:
+        return None
+
+
+# ---------------------------------------------------------------------------------------------- the state
+_database: list[str] = []
+_worlds = itertools.count(1)
+
+
+def database_url() -> str:
+    """One SQLite database for every world of the test process; each world is a sync set of its own."""
+    if not _database:
+        folder = Path(tempfile.mkdtemp(prefix="ecsync-memory-worlds-"))
+        atexit.register(shutil.rmtree, folder, True)
+        _database.append(f"sqlite:///{folder / 'state.db'}")
+    return _database[0]
+
+
+SETTINGS = Settings.model_construct(
+    scan_concurrency=4, transfer_concurrency=4, task_retries=0, retry_backoff_seconds=0.0, lease_seconds=60
+)
+
+
 @dataclass
 class World:
-    """Both repositories and the sync set's state (the members' base records)."""
+    """Both repositories and one sync set of the real sync state."""
 
     onprem: MemRepo
     cloud: MemRepo
     target: str
     options: Options
-    records: dict[int, BaseRecord] = field(default_factory=dict)
-    direct_roots: list[str] = field(default_factory=list)
-    """On-prem ids the user chose (for a new sync set before its first run)."""
-    next_member: int = 1
+    seed: int = 0
+    slug: str = field(default_factory=lambda: f"world-{next(_worlds)}")
     compares: int = 0
-    """How many COMPARE rounds the plans asked for (the tests check the path is exercised)."""
+    """How many nodes the runs' plans asked to hash (the tests check the path is exercised)."""
+    clashes: int = 0
+    """Name clashes and foreign locks the runs met at run time, summed over both sides."""
+    last: RunResult | None = None
+
+    def __post_init__(self) -> None:
+        self.url = database_url()
+        self.rng = random.Random(self.seed)
 
     def repo(self, side: Side) -> MemRepo:
         return self.onprem if side == ONPREM else self.cloud
 
-    def observe(self) -> tuple[Observation, Observation]:
-        direct_onprem = [r.onprem.node_id for r in self.records.values() if r.direct and r.onprem]
-        return self.onprem.observe(direct_onprem), self.cloud.observe([self.target])
+    # ------------------------------------------------------------------------------------------ state
+    def _sync_set(self) -> SyncSet:
+        found = store.get_sync_set(self.url, self.slug)
+        assert found is not None, "add_direct() first"
+        return found
 
-    def add_direct(self, onprem_id: str) -> int:
-        node = self.onprem.nodes[onprem_id]
-        member_id = self.next_member
-        self.next_member += 1
-        kind = MemberKind.FOLDER if node.is_folder else MemberKind.FILE
-        self.records[member_id] = BaseRecord(
-            member_id,
-            kind,
-            direct=True,
-            onprem=SideBase(onprem_id, parent_id=node.parent_id),
-            status=MemberStatus.PENDING,
-        )
-        return member_id
-
-    def plan(self, *, scope: int | None = None, options: Options | None = None) -> Plan:
-        """Plan, hashing what COMPARE asks for and planning again, as the flow does."""
-        onprem, cloud = self.observe()
-        for _ in range(3):
-            result = plan(
-                list(self.records.values()),
-                onprem,
-                cloud,
-                target_folder_id=self.target,
-                options=options or self.options,
-                now=NOW,
-                scope=scope,
-            )
-            compares = [a for a in result.actions if a.kind == ActionKind.COMPARE]
-            if not compares:
-                return result
-            self.compares += 1
-            hashes: dict[Side, dict[str, str]] = {ONPREM: dict(onprem.sha256), CLOUD: dict(cloud.sha256)}
-            for a in compares:
-                for side in a.hash_sides:
-                    ref = a.onprem if side == ONPREM else a.cloud
-                    assert ref is not None and ref.node_id is not None
-                    hashes[side][ref.node_id] = sha(self.repo(side).nodes[ref.node_id].content)
-            onprem = replace(onprem, sha256=hashes[ONPREM])
-            cloud = replace(cloud, sha256=hashes[CLOUD])
-        raise AssertionError("COMPARE asked again after the hashes were given")
-
-    def sync(self, **kw: object) -> Plan:
-        result = self.plan(**kw)  # type: ignore[arg-type]
-        Applier(self, result).run()
-        return result
+    @property
+    def records(self) -> dict[int, BaseRecord]:
+        found = store.get_sync_set(self.url, self.slug)
+        if found is None or found.id is None:
+            return {}
+        return {row.id: base_from_member(row) for row in store.iter_member_rows(self.url, found.id)}
 
     @property
     def failed(self) -> list[BaseRecord]:
         return [r for r in self.records.values() if r.status == MemberStatus.FAILED]
 
-
-class Applier:
-    """Carries out a plan's actions in order on the two repositories and the state."""
-
-    def __init__(self, world: World, result: Plan) -> None:
-        self.world = world
-        self.plan = result
-        self.created: dict[tuple[str, Side], str] = {}
-        self.keys: dict[str, int] = {r.key: r.member_id for r in world.records.values()}
-
-    def resolve(self, ref: Ref) -> str:
-        if ref.node_id is not None:
-            return ref.node_id
-        return self.created[(ref.member, ref.side)]
-
-    def run(self) -> None:
-        for action in self.plan.actions:
-            getattr(self, "do_" + action.kind.value.replace("-", "_"))(action)
-
-    # -- repository steps
-    def do_compare(self, a: Action) -> None:
-        raise AssertionError("COMPARE is answered before applying")
-
-    def do_unlock(self, a: Action) -> None:
-        assert a.node is not None
-        self.world.onprem.nodes[self.resolve(a.node)].locked = False
-        self._update(a.member, locked_by_sync=False)
-
-    def do_lock(self, a: Action) -> None:
-        assert a.node is not None
-        self.world.onprem.nodes[self.resolve(a.node)].locked = True
-        self._update(a.member, locked_by_sync=True)
-
-    def do_ensure_versionable(self, a: Action) -> None:
-        assert a.node is not None
-        self.world.repo(a.side).ensure_versionable(self.resolve(a.node))
-
-    def _source(self, ref: Ref) -> MemNode:
-        return self.world.repo(ref.side).nodes[self.resolve(ref)]
-
-    def do_conflict_copy(self, a: Action) -> None:
-        assert a.node and a.parent and a.name and a.new_member
-        original = self._source(a.node)
-        repo = self.world.repo(a.side)
-        new = repo.add(
-            self.resolve(a.parent), a.name, folder=False, content=original.content, meta=original.meta, versionable=True
-        )
-        self.created[(a.new_member, a.side)] = new
-
-    def do_create_folder(self, a: Action) -> None:
-        assert a.parent and a.name and a.source
-        repo = self.world.repo(a.side)
-        meta = a.metadata or self._source(a.source).meta
-        self.created[(a.member, a.side)] = repo.add(self.resolve(a.parent), a.name, folder=True, meta=meta)
-
-    def do_upload(self, a: Action) -> None:
-        assert a.parent and a.name and a.source
-        src = self._source(a.source)
-        repo = self.world.repo(a.side)
-        node_id = repo.add(
-            self.resolve(a.parent),
-            a.name,
-            folder=False,
-            content=src.content,
-            meta=a.metadata or src.meta,
-            versionable=True,
-        )
-        self.created[(a.member, a.side)] = node_id
-
-    def do_update_content(self, a: Action) -> None:
-        assert a.node and a.source
-        self.world.repo(a.side).write(self.resolve(a.node), self._source(a.source).content)
-
-    def do_update_metadata(self, a: Action) -> None:
-        assert a.node and a.metadata is not None
-        self.world.repo(a.side).set_meta(self.resolve(a.node), a.metadata)
-
-    def do_rename(self, a: Action) -> None:
-        assert a.node and a.name
-        node = self.world.repo(a.side).nodes[self.resolve(a.node)]
-        self.world.repo(a.side).move(node.id, node.parent_id or "", a.name)
-
-    def do_move(self, a: Action) -> None:
-        assert a.node and a.parent and a.name
-        self.world.repo(a.side).move(self.resolve(a.node), self.resolve(a.parent), a.name)
-
-    def do_delete(self, a: Action) -> None:
-        assert a.node
-        self.world.repo(a.side).delete(self.resolve(a.node))
-
-    # -- state steps
-    def _update(self, key: str, **changes: object) -> None:
-        member_id = self.keys[key]
-        self.world.records[member_id] = replace(self.world.records[member_id], **changes)  # type: ignore[arg-type]
-
-    def _side_base(self, side: Side, ref: Ref | None) -> SideBase | None:
-        if ref is None:
-            return None
-        node = self.world.repo(side).nodes[self.resolve(ref)]
-        return SideBase(
-            node.id,
-            node.name,
-            node.parent_id,
-            len(node.content),
-            node.as_node().modified_at,
-            node.as_node().version_label,
-            sha(node.content) if not node.is_folder else None,
-            metadata_digest(node.meta),
-        )
-
-    def do_record_base(self, a: Action) -> None:
-        onprem, cloud = self._side_base(ONPREM, a.onprem), self._side_base(CLOUD, a.cloud)
-        member_id = self.keys.get(a.member)
-        if member_id is None:
-            member_id = self.world.next_member
-            self.world.next_member += 1
-            self.keys[a.member] = member_id
-            kind = MemberKind.FOLDER if a.is_folder else MemberKind.FILE
-            self.world.records[member_id] = BaseRecord(member_id, kind, direct=a.direct)
-        self._update(
-            a.member,
-            onprem=onprem,
-            cloud=cloud,
-            status=MemberStatus.SYNCED,
-            error_code=None,
-            requested=False,
-            failed_fingerprint=None,
-        )
-
-    def do_drop_member(self, a: Action) -> None:
-        self.world.records.pop(self.keys.pop(a.member))
-
-    def do_mark_failed(self, a: Action) -> None:
-        assert a.error_code is not None
-        fp = self.plan.fingerprints[a.member]
-        if a.member not in self.keys:
-            member_id = self.world.next_member
-            self.world.next_member += 1
-            self.keys[a.member] = member_id
-            side = ONPREM if a.onprem else CLOUD
-            ref = a.onprem or a.cloud
-            assert ref is not None and ref.node_id is not None
-            node = self.world.repo(side).nodes[ref.node_id]
-            base = SideBase(node.id, parent_id=node.parent_id)
-            kind = MemberKind.FOLDER if node.is_folder else MemberKind.FILE
-            self.world.records[member_id] = BaseRecord(
-                member_id, kind, onprem=base if side == ONPREM else None, cloud=base if side == CLOUD else None
+    def add_direct(self, onprem_id: str) -> int:
+        node = self.onprem.as_node(self.onprem.nodes[onprem_id])
+        existing = store.get_sync_set(self.url, self.slug)
+        if existing is None:
+            sync_set = SyncSet(
+                slug=self.slug,
+                owner=ACCOUNT,
+                onprem_connection="memory",
+                cloud_connection="memory",
+                kind=(SyncSetKind.FOLDER if node.is_folder else SyncSetKind.FILE).value,
+                items=[onprem_id],
+                target_network="memory",
+                target_site="site",
+                target_folder_id=self.target,
+                target_folder_path="Target",
             )
-        self._update(
-            a.member,
-            status=MemberStatus.FAILED,
-            error_code=ErrorCode(a.error_code),
-            failed_fingerprint=fp,
-            requested=False,
+            self._apply_options(sync_set, self.options)
+            store.create_sync_set(self.url, sync_set, [node])
+        else:
+            with session_scope(self.url) as session:
+                session.add(
+                    Member(
+                        sync_set_id=existing.id or 0,
+                        onprem_id=node.id,
+                        op_parent_id=node.parent_id,
+                        op_name=node.name,
+                        kind=MemberKind.of(node.is_folder).value,
+                        direct=True,
+                        status=MemberStatus.PENDING.value,
+                    )
+                )
+        return next(r.member_id for r in self.records.values() if r.onprem and r.onprem.node_id == onprem_id)
+
+    @staticmethod
+    def _apply_options(sync_set: SyncSet, options: Options) -> None:
+        sync_set.include_subfolders = options.include_subfolders
+        sync_set.lock_on_premise = options.lock_on_premise
+        sync_set.allow_cloud_delete = options.allow_cloud_delete
+        sync_set.delete_on_premise = options.delete_on_premise
+        sync_set.conflict_policy = options.conflict_policy.value
+        sync_set.max_delete_percent = options.max_delete_percent
+
+    def _with_options(self, options: Options | None) -> SyncSet:
+        sync_set = self._sync_set()
+        if options is not None:
+            with session_scope(self.url) as session:
+                row = session.get(SyncSet, sync_set.id)
+                assert row is not None
+                self._apply_options(row, options)
+                session.add(row)
+            sync_set = self._sync_set()
+        return sync_set
+
+    # ------------------------------------------------------------------------------------------ runs
+    def _repositories(self) -> tuple[MemoryRepository, MemoryRepository]:
+        return MemoryRepository(self.onprem, self.rng), MemoryRepository(self.cloud, self.rng)
+
+    def observe(self) -> tuple[Observation, Observation]:
+        direct_onprem = [r.onprem.node_id for r in self.records.values() if r.direct and r.onprem]
+        return self.onprem.observe(direct_onprem), self.cloud.observe([self.target])
+
+    def plan(self, *, scope: int | None = None, options: Options | None = None) -> Plan:
+        """What a run would plan now, scanned and hashed as a run does (nothing is carried out)."""
+        sync_set = self._with_options(options)
+        force = bool(options and options.force)
+        return asyncio.run(self._plan(sync_set, scope, force))
+
+    async def _plan(self, sync_set: SyncSet, scope: int | None, force: bool) -> Plan:
+        from sync.convert import options_from_sync_set
+
+        onprem, cloud = self._repositories()
+        repositories: dict[Side, MemoryRepository] = {ONPREM: onprem, CLOUD: cloud}
+        rows = list(store.iter_member_rows(self.url, sync_set.id or 0))
+        scanned = await Scanner(
+            repositories,  # type: ignore[arg-type]
+            plain_calls().scan_folders,
+            RetryPolicy(0, 0),
+            4,
+            run_logger(),
+        ).scan([r for r in rows if r.direct], sync_set.target_folder_id, sync_set.include_subfolders)
+
+        async def hasher(side: Side, node_id: str) -> str:
+            self.compares += 1
+            return sha(self.repo(side).nodes[node_id].content)
+
+        return await plan_with_hashes(
+            [base_from_member(r) for r in rows],
+            {ONPREM: scanned.onprem, CLOUD: scanned.cloud},
+            target_folder_id=sync_set.target_folder_id,
+            options=options_from_sync_set(sync_set, force=force),
+            now=lambda: NOW,
+            scope=scope,
+            hasher=hasher,
+            concurrency=4,
+            log=run_logger(),
         )
+
+    def sync(self, *, scope: int | None = None, options: Options | None = None) -> Plan:
+        """One run of the production recipe (no Prefect, no HTTP); the plan it carried out."""
+        sync_set = self._with_options(options)
+        force = bool(options and options.force)
+        result = asyncio.run(self._run(sync_set, scope, force))
+        assert result.plan is not None
+        return result.plan
+
+    async def _run(self, sync_set: SyncSet, scope: int | None, force: bool) -> RunResult:
+        onprem, cloud = self._repositories()
+        calls = plain_calls()
+        compare = calls.compare
+
+        async def counting(repository: object, side: str, node_id: str) -> str:
+            self.compares += 1
+            return await compare(repository, side, node_id)  # type: ignore[arg-type]
+
+        run = SyncSetRun(
+            self.url,
+            sync_set,
+            onprem,  # type: ignore[arg-type]
+            cloud,  # type: ignore[arg-type]
+            run_id=f"{self.slug}-run",
+            settings=SETTINGS,
+            force=force,
+            scope_member_id=scope,
+            calls=replace(calls, compare=counting),
+            clock=lambda: NOW,
+        )
+        self.last = await run.run()
+        self.clashes += onprem.clashes + cloud.clashes
+        return self.last
 
 
 def snapshot(repo: MemRepo, root: str) -> dict[str, tuple[bool, bytes, Metadata]]:
@@ -405,9 +546,9 @@ def snapshot(repo: MemRepo, root: str) -> dict[str, tuple[bool, bytes, Metadata]
     return out
 
 
-def new_world(options: Options | None = None) -> World:
+def new_world(options: Options | None = None, *, seed: int = 0) -> World:
     onprem, cloud = MemRepo(ONPREM), MemRepo(CLOUD)
     onprem.add(None, "documentLibrary", folder=True)
     cloud.add(None, "documentLibrary", folder=True)
     target = cloud.add("c1", "Target", folder=True)
-    return World(onprem, cloud, target, options or Options())
+    return World(onprem, cloud, target, options or Options(), seed=seed)

@@ -110,7 +110,7 @@ def test_changed_both_same_size_unknown_hashes_plans_a_compare_first() -> None:
         cloud,
         target_folder_id=c.world.target,
         options=Options(),
-        now=c.world.cloud.nodes[c.world.target].as_node().modified_at,  # type: ignore[arg-type]
+        now=c.world.cloud.as_node(c.world.cloud.nodes[c.world.target]).modified_at,  # type: ignore[arg-type]
     )
     compare = [a for a in first.actions if a.kind == K.COMPARE]
     # cloud copies are versionable (uploads are), the on-prem one is not: version cannot decide.
@@ -492,7 +492,7 @@ def test_unlisted_folder_never_makes_its_children_look_deleted() -> None:
         cloud,
         target_folder_id=c.world.target,
         options=Options(),
-        now=c.world.cloud.nodes[c.world.target].as_node().modified_at,  # type: ignore[arg-type]
+        now=c.world.cloud.as_node(c.world.cloud.nodes[c.world.target]).modified_at,  # type: ignore[arg-type]
     )
     assert result.actions == []
     assert [s.member for s in result.skipped] == [f"m{c.member('b')}"]
@@ -533,7 +533,7 @@ def test_same_input_gives_the_same_plan_whatever_the_record_order() -> None:
     from sync import plan as plan_fn
 
     records = list(c.world.records.values())
-    now = c.world.cloud.nodes[c.world.target].as_node().modified_at
+    now = c.world.cloud.as_node(c.world.cloud.nodes[c.world.target]).modified_at
     one = plan_fn(records, onprem, cloud, target_folder_id=c.world.target, options=Options(), now=now)  # type: ignore[arg-type]
     two = plan_fn(records[::-1], onprem, cloud, target_folder_id=c.world.target, options=Options(), now=now)  # type: ignore[arg-type]
     assert one == two and one.actions

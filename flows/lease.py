@@ -1,0 +1,107 @@
+"""The lease: at most one run changes a sync set at a time, and a dead run's hold ends by itself.
+
+The lease is a row in the sync state (`models.store.acquire_lease`), not a Prefect concurrency slot: it
+works the same for served deployments, work-pool workers and runs started from Python, and only a live
+run renews it. A run killed with SIGKILL blocks its sync set for at most `lease_seconds`; a holder Prefect
+reports as finished (Crashed, Failed, Cancelled, Completed) is taken over at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+
+from prefect.client.schemas.objects import TERMINAL_STATES
+from prefect.exceptions import MissingContextError
+
+from flows.settings import Settings
+from models import store
+from models.tables import SyncSet
+from tasks.run_log import run_logger
+
+
+class SyncBusy(RuntimeError):
+    """Another run holds the sync set; this run changed nothing."""
+
+
+def current_run_id() -> str:
+    """This flow run's id (what the lease records as its holder), or a unique id outside Prefect."""
+    try:
+        from prefect.runtime import flow_run
+
+        run_id = flow_run.get_id()
+    except (ImportError, MissingContextError):
+        run_id = None
+    return str(run_id) if run_id else f"local-{uuid.uuid4()}"
+
+
+async def holder_is_dead(holder: str | None) -> bool:
+    """True when Prefect says the lease holder's flow run is over (a worker marks a killed child Crashed).
+
+    Only a holder that is a flow run id Prefect knows can be judged; anything else (a local run, an
+    unreachable API) is presumed alive and its lease runs out by expiry instead.
+    """
+    if not holder:
+        return False
+    try:
+        run_id = uuid.UUID(holder)
+    except ValueError:
+        return False
+    try:
+        from prefect.client.orchestration import get_client
+        from prefect.exceptions import ObjectNotFound
+
+        async with get_client() as client:
+            try:
+                run = await client.read_flow_run(run_id)
+            except ObjectNotFound:
+                return True
+    except Exception:
+        return False
+    return run.state is not None and run.state.type in TERMINAL_STATES
+
+
+async def _renew(database_url: str, sync_set_id: int, run_id: str, seconds: int) -> None:
+    """The heartbeat: push the lease's expiry forward every third of its length while the run lives."""
+    log = run_logger()
+    while True:
+        await asyncio.sleep(max(seconds / 3, 1.0))
+        try:
+            renewed = await asyncio.to_thread(store.acquire_lease, database_url, sync_set_id, run_id, seconds)
+        except Exception as exc:  # a database hiccup: the next beat tries again before expiry
+            log.warning("Could not renew the lease of sync set %s: %s", sync_set_id, exc)
+            continue
+        if not renewed:
+            log.error("Lost the lease of sync set %s to another run", sync_set_id)
+            return
+
+
+@contextlib.asynccontextmanager
+async def leased(database_url: str, sync_set: SyncSet, run_id: str, settings: Settings) -> AsyncIterator[None]:
+    """Hold the sync set for this run; wait up to `lease_wait_seconds` for another run to finish."""
+    assert sync_set.id is not None
+    seconds = settings.lease_seconds
+    deadline = asyncio.get_running_loop().time() + settings.lease_wait_seconds
+    while not store.acquire_lease(database_url, sync_set.id, run_id, seconds):
+        holder, until = store.lease_holder(database_url, sync_set.id)
+        if holder is not None and await holder_is_dead(holder):
+            if store.take_over_lease(database_url, sync_set.id, run_id, holder, seconds):
+                run_logger().warning("Took over sync set %r from run %s, which is no longer running", sync_set.slug, holder)
+                break
+            continue
+        if asyncio.get_running_loop().time() >= deadline:
+            raise SyncBusy(
+                f"Sync set {sync_set.slug!r} is being changed by run {holder} (lease until {until}); "
+                "this run changed nothing and the next one will pick up"
+            )
+        await asyncio.sleep(1.0)
+    heartbeat = asyncio.create_task(_renew(database_url, sync_set.id, run_id, seconds))
+    try:
+        yield
+    finally:
+        heartbeat.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await heartbeat
+        store.release_lease(database_url, sync_set.id, run_id)

@@ -126,10 +126,6 @@ class Repository(Protocol):
         """Move to the trashcan (never permanent)."""
         ...
 
-    async def restore(self, node_id: str, target_parent_id: str | None = None) -> Node:
-        """Bring a node back from the trashcan."""
-        ...
-
     async def ensure_versionable(self, node_id: str) -> Node:
         """Make the node keep versions, so an overwrite never loses the bytes it replaces."""
         ...

@@ -16,6 +16,8 @@ from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
 
 if TYPE_CHECKING:
+    import httpx
+
     from connectors.alfresco import AlfrescoRepository
     from connectors.local import LocalRepository
 
@@ -68,7 +70,7 @@ class AlfrescoConnection(Block):
             transport=self._tls_transport(),
         )
 
-    def _tls_transport(self) -> object | None:
+    def _tls_transport(self) -> httpx.AsyncBaseTransport | None:
         """With a CA bundle, a transport that trusts it (the settings model only knows verify on/off)."""
         if not self.ca_bundle or not self.verify_tls:
             return None

@@ -28,10 +28,6 @@ class TechnicalReport:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TechnicalReport:
-        return cls(**{k: data.get(k) for k in cls.__dataclass_fields__})
-
     def __str__(self) -> str:
         parts = [self.operation]
         if self.method or self.url:

@@ -583,11 +583,6 @@ class LocalRepository:
             os.fsync(fh.fileno())
         return target
 
-    def versions_of(self, node_id: str) -> list[Path]:
-        """The kept copies of a file's overwritten bytes, oldest first (the on-disk "version history")."""
-        folder = self.trash / "versions" / node_id.replace(":", "-")
-        return sorted(folder.iterdir()) if folder.is_dir() else []
-
     async def rename(self, node_id: str, new_name: str) -> Node:
         rel, _st = self._lookup(node_id, "rename")
         if rel == "":

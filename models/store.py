@@ -19,10 +19,6 @@ from models.tables import Member, SyncSet, utcnow
 from vocabulary import MemberStatus, SyncSetState
 
 
-class LeaseHeldError(RuntimeError):
-    """Another run is changing this sync set right now."""
-
-
 def acquire_lease(url: str, sync_set_id: int, run_id: str, seconds: int) -> bool:
     """Take the sync set for `run_id` unless a live lease of another run holds it (one atomic UPDATE)."""
     now = utcnow()
@@ -249,18 +245,6 @@ def find_member(url: str, item: str) -> tuple[Member, SyncSet] | None:
     return None
 
 
-def save_members(url: str, members: Iterable[Member]) -> list[Member]:
-    """Insert or update members in one transaction; returns them with ids."""
-    saved = []
-    with session_scope(url) as session:
-        for member in members:
-            saved.append(session.merge(member))
-        session.flush()
-        for member in saved:
-            session.refresh(member)
-    return saved
-
-
 def delete_members(url: str, member_ids: Iterable[int]) -> None:
     ids = list(member_ids)
     if not ids:
@@ -310,6 +294,7 @@ def create_sync_set(url: str, sync_set: SyncSet, direct_nodes: Iterable[Any]) ->
             session.flush()
         session.add(sync_set)
         session.flush()
+        assert sync_set.id is not None
         for node in direct_nodes:
             session.add(
                 Member(

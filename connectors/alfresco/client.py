@@ -15,7 +15,6 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-from pydantic import SecretStr
 
 from connectors.alfresco.multipart import content_type, multipart_body, new_boundary
 from connectors.alfresco.paging import pages
@@ -106,21 +105,6 @@ class AlfrescoRepository:
         self._http = AlfrescoTransport(self.settings, client=client, transport=transport)
         self._library_ids: dict[str, str] = {}
         self._me: str | None = None
-
-    @classmethod
-    def from_fields(
-        cls,
-        *,
-        base_url: str,
-        username: str,
-        password: str | SecretStr,
-        transport: httpx.AsyncBaseTransport | None = None,
-        **options: Any,
-    ) -> AlfrescoRepository:
-        return cls(
-            AlfrescoSettings(base_url=base_url, username=username, password=password, **options),
-            transport=transport,
-        )
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -94,7 +94,9 @@ def apply_writes(url: str, writes: Sequence[Write]) -> list[int | None]:
                 continue
             if isinstance(write, MemberInsert):
                 result = connection.execute(insert(MEMBER).values(_row_values(write.member)))
-                results[index] = int(result.inserted_primary_key[0])
+                key = result.inserted_primary_key
+                assert key is not None
+                results[index] = int(key[0])
             else:
                 connection.execute(delete(MEMBER).where(MEMBER.c.id.in_(write.member_ids)))
             index += 1

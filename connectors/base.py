@@ -47,6 +47,9 @@ class Node:
     metadata: Metadata = field(default_factory=Metadata)
     is_versionable: bool | None = None
     """None when the listing did not say (children listings omit aspects unless asked)."""
+    created_by: str | None = None
+    """Who made the node (named in a name clash's report); None when the repository does not say."""
+    modified_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,11 +56,13 @@ def summary(result: RunResult) -> dict[str, Any]:
 
 
 def final_state(result: RunResult) -> State[Any]:
-    """Completed when every member synced; Failed with the counted reasons otherwise."""
+    """SPEC "Runs and their states": Failed, naming the items, when an item this run attempted failed;
+    Completed otherwise, naming the items an earlier run parked (they wait for a change or Request Sync)."""
     data = summary(result)
     if result.failure:
         return Failed(message=result.failure)
-    message = f"{result.slug}: {data['actions_done']} actions done, all items synced"
+    done = int(data["actions_done"])
+    message = f"{result.slug}: " + (result.report.completed(done) if result.report else f"{done} actions done")
     updated = [o for o in result.outcomes if o.outcome == "skipped" and DESTINATION_UPDATED in (o.detail or "")]
     if updated:
         # "all items synced" alone would hide that someone's edit is waiting for the next run.

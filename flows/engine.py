@@ -30,7 +30,7 @@ from flows.lease import current_run_id, leased
 from flows.planning import plan_with_hashes
 from flows.recording import MemberState
 from flows.recovery import Recovery
-from flows.reporting import Outcome, failure_summary, progress_artifact, publish_artifacts
+from flows.reporting import Outcome, RunReport, progress_artifact, publish_artifacts
 from flows.scanning import Scanner
 from flows.settings import Settings, get_settings
 from models import store
@@ -42,8 +42,8 @@ from tasks.connections import opened_repositories
 from tasks.retry import RetryPolicy
 from tasks.run_log import run_logger
 from tasks.transfer import RunContext, SideTagged
-from tasks.transport import TaskCalls, Transport, task_runs
-from vocabulary import CLOUD, ONPREM, SIDES, Side
+from tasks.transport import TaskCalls, task_runs
+from vocabulary import CLOUD, ONPREM, SIDES, MemberKind, Side, side_label
 
 
 @dataclass
@@ -56,6 +56,8 @@ class RunResult:
     failure: str | None = None
     """The state message when the run must end Failed."""
     summary: MemberSummary | None = None
+    report: RunReport | None = None
+    """The items this run failed and those still waiting for attention, by path."""
 
     @property
     def ok(self) -> bool:
@@ -97,6 +99,8 @@ class SyncSetRun:
         }
         self.state = MemberState(database_url, sync_set, run_id)
         self.recovery = Recovery(database_url, self.repositories, run_id, self.policy, self.log)
+        self.root_name: str | None = None
+        """The synced root folder's name (the first part of every item's path), once the run has loaded it."""
 
     async def run(self) -> RunResult:
         account = await self.policy.call(self.repositories[ONPREM].whoami, "whoami")
@@ -104,10 +108,9 @@ class SyncSetRun:
         records, direct = self.state.load()
         scanned = await Scanner(
             self.repositories, self.calls.scan_folders, self.policy, self.settings.scan_concurrency, self.log
-        ).scan(direct, self.sync_set.target_folder_id, self.sync_set.include_subfolders)
-        self.state.root_path = scanned.root_path
+        ).scan(direct, self.sync_set.target_folder_id, self.sync_set.include_subfolders, self.sync_set.target_folder_path)
         observed = {ONPREM: scanned.onprem, CLOUD: scanned.cloud}
-        plan = await plan_with_hashes(
+        plan, observed = await plan_with_hashes(
             records,
             observed,
             target_folder_id=self.sync_set.target_folder_id,
@@ -118,38 +121,50 @@ class SyncSetRun:
             concurrency=self.settings.transfer_concurrency,
             log=self.log,
         )
-        self._log_decisions(plan)
         context = RunContext(
             self.repositories, {side: observed[side].nodes for side in SIDES}, {side: observed[side].sha256 for side in SIDES}
         )
-        transport = Transport(context, self.calls, self.settings.transfer_concurrency, log=self.log)
         executor = Executor(
-            plan, context, transport, self.state, self.recovery, account=account, log=self.log, progress=self.progress
+            plan,
+            context,
+            self.calls,
+            self.state,
+            self.recovery,
+            slots=self.settings.transfer_concurrency,
+            account=account,
+            log=self.log,
+            progress=self.progress,
         )
+        self.state.paths = executor.paths
+        self._log_decisions(plan, executor)
         try:
             outcomes = await executor.run()
         finally:
             await self.state.finish()  # what was queued is committed even when propagation raised
         # The report counts in SQL (one aggregate) instead of loading every member a second time.
         summary = store.member_summary(self.db, self.state.sync_set_id)
-        failure = failure_summary(summary)
+        root_name = next((row.op_name for row in direct if row.kind == MemberKind.FOLDER), None)
+        self.root_name = root_name
+        report = RunReport.of(outcomes, summary, self.state.run_id, root_name)
+        failure = report.failure
         if plan.guard.tripped:
             self.log.error(plan.guard.message)
             failure = plan.guard.message if failure is None else f"{plan.guard.message}; {failure}"
-        return RunResult(self.sync_set.slug, outcomes, plan, failure, summary)
+        return RunResult(self.sync_set.slug, outcomes, plan, failure, summary, report)
 
-    def _log_decisions(self, plan: Plan) -> None:
+    def _log_decisions(self, plan: Plan, executor: Executor) -> None:
         for conflict in plan.conflicts:
             self.log.warning(
                 "Conflict on %s (%s): %s wins by %s; the other side's version is kept as %s",
-                conflict.member,
+                executor.member_path(conflict.member),
                 ", ".join(conflict.aspects),
-                conflict.winner,
+                side_label(conflict.winner),
                 conflict.policy.value,
                 conflict.loser_kept_as,
             )
         for ignored in plan.ignored:
-            self.log.info("Ignored %s %s: %s", ignored.side, ignored.name, ignored.reason)
+            path = executor.paths.path(ignored.side, ignored.node_id) or ignored.name
+            self.log.info("Ignored %s %s: %s", side_label(ignored.side), path, ignored.reason)
 
     def view_in_cloud(self) -> str | None:
         try:
@@ -198,5 +213,5 @@ async def run_sync_set(
         )
         result = await run.run()
         assert result.summary is not None
-        await publish_artifacts(sync_set, result.summary, result.outcomes, run.view_in_cloud())
+        await publish_artifacts(sync_set, result.summary, result.outcomes, run.view_in_cloud(), run.root_name)
         return result

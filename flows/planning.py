@@ -32,12 +32,13 @@ async def plan_with_hashes(
     hasher: Hasher,
     concurrency: int,
     log: Any,
-) -> Plan:
-    """The plan, after hashing whatever its COMPARE actions ask (at most `MAX_ROUNDS` rounds)."""
+) -> tuple[Plan, dict[Side, Observation]]:
+    """The plan, after hashing whatever its COMPARE actions ask (at most `MAX_ROUNDS` rounds), and the
+    observations with those hashes (the base recorded after the run keeps them: no second hashing)."""
     plan = _plan(records, observations, target_folder_id, options, now(), scope)
     for _round in range(MAX_ROUNDS - 1):
         if not plan.needs_compare:
-            return plan
+            return plan, observations
         wanted: list[tuple[Side, str]] = []
         for action in plan.actions:
             if action.kind is ActionKind.COMPARE:
@@ -54,7 +55,7 @@ async def plan_with_hashes(
                 log.warning("Could not hash %s node %s: %s", side, node_id, digest)
         observations = {side: Observation(observations[side].nodes, observations[side].listed, hashes[side]) for side in SIDES}
         plan = _plan(records, observations, target_folder_id, options, now(), scope)
-    return plan
+    return plan, observations
 
 
 def _plan(

@@ -21,6 +21,7 @@ from models.writer import StateWriter
 from sync.convert import base_from_member
 from sync.digest import metadata_digest
 from sync.model import Action, ActionKind, BaseRecord
+from sync.paths import ItemPaths, below_root
 from tasks.transfer import RunContext, UnresolvedRef
 from vocabulary import CLOUD, ONPREM, ErrorCode, Intent, MemberKind, MemberStatus, Side, member_id_of
 
@@ -96,13 +97,14 @@ def error_side(exc: RepositoryError, default: Side) -> Side:
     return getattr(exc, "side", None) or default
 
 
-def relative_path(node: Node, root_path: str | None) -> str:
-    """Path of a node below the sync set's root folder (its name alone when that cannot be told)."""
-    if node.path is None or root_path is None:
-        return node.name
-    full = f"{node.path.rstrip('/')}/{node.name}"
-    prefix = root_path.rstrip("/") + "/"
-    return full[len(prefix) :] if full.startswith(prefix) else node.name
+def member_path(row: Any, root_name: str | None) -> str:
+    """How people name a member: its path in the sync set (`Specs/Drafts/a.txt`), from its row.
+
+    `rel_path` is the path below the synced root folder ("" for a direct member, named by its own name)."""
+    own = row.op_name or row.cl_name or row.onprem_id or row.cloud_id or "?"
+    if not row.rel_path:
+        return str(own)
+    return f"{root_name}/{row.rel_path}" if root_name else str(row.rel_path)
 
 
 # ---------------------------------------------------------------------------------------------- one run
@@ -114,8 +116,8 @@ class MemberState:
         self.sync_set = sync_set
         self.run_id = run_id
         self.writer = StateWriter(database_url)
-        self.root_path: str | None = None
-        """Display path of the synced root folder, for the members' relative paths (set by the scan)."""
+        self.paths = ItemPaths(lambda side, node_id: None)
+        """The items' paths in the sync set (the run sets it once it has scanned), for new members' `rel_path`."""
         self.bases: dict[int, BaseRecord] = {}
         """Each member's base as planned from, by member id (known hashes of unchanged content)."""
         self._made: dict[str, int] = {}
@@ -196,7 +198,7 @@ class MemberState:
             "sync_set_id": self.sync_set_id,
             "kind": MemberKind.of(action.is_folder).value,
             "direct": action.direct,
-            "rel_path": relative_path(source, self.root_path) if source else action.name or "",
+            "rel_path": self._rel_path(side, source, action.name),
             "intent": intent.to_json(),
             "intent_at": utcnow(),
             f"{side}_id": intent.source_id,
@@ -275,7 +277,7 @@ class MemberState:
         values.update(synced_fields(self.run_id))
         values["kind"] = MemberKind.of(action.is_folder).value
         values["direct"] = action.direct
-        values["rel_path"] = "" if action.direct else relative_path(onprem_node, self.root_path)
+        values["rel_path"] = "" if action.direct else self._rel_path(ONPREM, onprem_node, onprem_node.name)
         member_id = self.member_id(action.member)
         if member_id is None:
             self._made[action.member] = await self.writer.insert({"sync_set_id": self.sync_set_id, **values})
@@ -283,6 +285,11 @@ class MemberState:
             self.writer.post(member_id, **values)
             self._deferred_clear.discard(member_id)
         return True
+
+    def _rel_path(self, side: Side, node: Node | None, fallback: str | None) -> str:
+        """The node's path below the synced root folder (on either side: a pair in step has the same one)."""
+        path = self.paths.path(side, node.id) if node is not None else None
+        return below_root(path) if path else fallback or ""
 
     def _sha(self, context: RunContext, side: Side, node: Node, key: str) -> str | None:
         """The node's content hash: moved in this run, or the base's when the node is the same as then."""
@@ -319,7 +326,7 @@ class MemberState:
                 node = context.observed[side].get(ref.node_id)
                 if node is not None:
                     is_folder = node.is_folder
-                    ids["rel_path"] = relative_path(node, self.root_path) if side == ONPREM else node.name
+                    ids.setdefault("rel_path", self._rel_path(side, node, node.name))
         row = Member(sync_set_id=self.sync_set_id, kind=MemberKind.of(is_folder).value, **ids, **values)
         self._made[action.member] = await self.writer.insert(row)
 

@@ -18,6 +18,7 @@ from prefect.artifacts import (
     aupdate_progress_artifact,
 )
 
+from flows.recording import member_path
 from models.store import MemberSummary
 from models.tables import Member, SyncSet
 
@@ -51,21 +52,68 @@ class Outcome:
         }
 
 
-def failure_summary(members: Members) -> str | None:
-    """ "3 of 120 items not synced: TARGET_FOLDER_NAME_CLASH 1, TRANSIENT 2", or None when all synced."""
-    summary = _summary(members)
-    failing = sum(summary.failing_by_code.values())
-    if not failing:
-        return None
-    by_code = ", ".join(f"{code} {count}" for code, count in sorted(summary.failing_by_code.items()))
-    return f"{failing} of {summary.total} items not synced: {by_code}"
+NAMED = 5
+"""A state message names at most this many items, then says how many more."""
+
+
+def named(items: Sequence[tuple[str, str]], limit: int = NAMED) -> str:
+    """ "Docs/a:b.txt NAME_NOT_ALLOWED; Docs/x.txt TARGET_FOLDER_NAME_CLASH and 3 more" """
+    text = "; ".join(f"{path} {code}" for path, code in items[:limit])
+    return text + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+
+def _plural(count: int, one: str, many: str) -> str:
+    return f"{count} {one if count == 1 else many}"
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """SPEC "Runs and their states": a run fails only for the items it attempted and could not sync; items
+    parked by an earlier failure (waiting for a change or Request Sync) are named, not failed again."""
+
+    total: int
+    failed: list[tuple[str, str]]
+    """(path, error code) of each item this run attempted and could not sync."""
+    waiting: list[tuple[str, str]]
+    """(path, error code) of items an earlier run failed that wait for attention (at most a page of them)."""
+    waiting_count: int
+
+    @classmethod
+    def of(cls, outcomes: Sequence[Outcome], summary: MemberSummary, run_id: str, root_name: str | None) -> RunReport:
+        failed: dict[str, str] = {}
+        for outcome in outcomes:
+            if outcome.outcome == "failed":
+                failed.setdefault(outcome.item, outcome.code or "UNKNOWN")
+        earlier = [row for row in summary.failing if row.last_run_id != run_id]
+        waiting = [(member_path(row, root_name), row.error_code or "UNKNOWN") for row in earlier]
+        this_run = len(summary.failing) - len(earlier)
+        waiting_count = max(len(waiting), sum(summary.failing_by_code.values()) - this_run)
+        return cls(summary.total, list(failed.items()), waiting, waiting_count)
+
+    @property
+    def failure(self) -> str | None:
+        """ "2 of 540 items not synced: Docs/a:b.txt NAME_NOT_ALLOWED; Docs/x.txt TARGET_FOLDER_NAME_CLASH" """
+        if not self.failed:
+            return None
+        return f"{len(self.failed)} of {self.total} items not synced: {named(self.failed)}" + self._waiting_note()
+
+    def _waiting_note(self) -> str:
+        if not self.waiting_count:
+            return ""
+        return f"; {_plural(self.waiting_count, 'item waits', 'items wait')} for attention: {named(self.waiting)}"
+
+    def completed(self, done: int) -> str:
+        """The message of a run that synced everything it attempted."""
+        synced = self.total - self.waiting_count
+        text = f"{_plural(done, 'action', 'actions')} done, {synced} of {_plural(self.total, 'item', 'items')} synced"
+        return text + self._waiting_note()
 
 
 def artifact_key(slug: str) -> str:
     return f"sync-info-{slug}"
 
 
-def status_markdown(sync_set: SyncSet, members: Members, cloud_url: str | None) -> str:
+def status_markdown(sync_set: SyncSet, members: Members, cloud_url: str | None, root_name: str | None = None) -> str:
     summary = _summary(members)
     counts = summary.by_status
     lines = [
@@ -87,9 +135,7 @@ def status_markdown(sync_set: SyncSet, members: Members, cloud_url: str | None) 
         lines += ["", "## Not synced", "", "| item | status | code | technical report |", "|---|---|---|---|"]
         for member in summary.failing[:200]:
             report = _one_line(member.error_report)
-            lines.append(
-                f"| {member.rel_path or member.op_name or member.onprem_id} | {member.status} | {member.error_code} | {report} |"
-            )
+            lines.append(f"| {member_path(member, root_name)} | {member.status} | {member.error_code} | {report} |")
     return "\n".join(lines)
 
 
@@ -100,7 +146,9 @@ def _one_line(report: dict[str, Any] | None) -> str:
     return "; ".join(parts).replace("|", "/")
 
 
-async def publish_artifacts(sync_set: SyncSet, members: Members, outcomes: list[Outcome], cloud_url: str | None) -> None:
+async def publish_artifacts(
+    sync_set: SyncSet, members: Members, outcomes: list[Outcome], cloud_url: str | None, root_name: str | None = None
+) -> None:
     """The run's table of actions, the sync set's status (keyed), and the link to its cloud location."""
     rows = [outcome.row() for outcome in outcomes] or [
         {"action": "none", "item": "", "direction": "", "outcome": "nothing to do", "detail": ""}
@@ -110,7 +158,7 @@ async def publish_artifacts(sync_set: SyncSet, members: Members, outcomes: list[
     )
     await acreate_markdown_artifact(
         key=artifact_key(sync_set.slug),
-        markdown=status_markdown(sync_set, members, cloud_url),
+        markdown=status_markdown(sync_set, members, cloud_url, root_name),
         description=f"Status of sync set {sync_set.slug}",
     )
     if cloud_url:

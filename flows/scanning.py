@@ -25,8 +25,6 @@ from vocabulary import CLOUD, ONPREM, MemberKind, Side
 class SyncSetScan:
     onprem: Observation
     cloud: Observation
-    root_path: str | None
-    """Display path of the synced root folder (the first direct folder), for members' relative paths."""
 
 
 @dataclass
@@ -37,10 +35,11 @@ class Scanner:
     concurrency: int
     log: Any
 
-    async def scan(self, direct: Sequence[MemberRow], target_folder_id: str, include_subfolders: bool) -> SyncSetScan:
+    async def scan(
+        self, direct: Sequence[MemberRow], target_folder_id: str, include_subfolders: bool, target_name: str = ""
+    ) -> SyncSetScan:
         onprem_nodes: dict[str, Node] = {}
         onprem_listed: set[str] = set()
-        root_path: str | None = None
         direct = [m for m in direct if m.onprem_id]
         onprem = self.repositories[ONPREM]
         fetched = await gather_bounded(
@@ -61,38 +60,41 @@ class Scanner:
             for parent in (member.op_parent_id, result.parent_id):
                 if parent:
                     onprem_listed.add(parent)
-            if result.is_folder and root_path is None:
-                root_path = f"{(result.path or '').rstrip('/')}/{result.name}"
-        onprem_roots = [node.id for node in onprem_nodes.values() if node.is_folder]
+        onprem_roots = {node.id: node.name for node in onprem_nodes.values() if node.is_folder}
         onprem_scan = await self._tree(ONPREM, onprem_roots, include_subfolders)
         onprem_nodes.update(onprem_scan.nodes)
         onprem_listed |= onprem_scan.complete
 
-        target_scan = await self._tree(CLOUD, [target_folder_id], False)
+        target_scan = await self._tree(CLOUD, {target_folder_id: f"{target_name or '/'} (destination folder)"}, False)
         cloud_nodes = dict(target_scan.nodes)
         cloud_listed = set(target_scan.complete)
-        cloud_roots = [m.cloud_id for m in direct if m.kind == MemberKind.FOLDER and m.cloud_id and m.cloud_id in cloud_nodes]
+        cloud_roots = {
+            m.cloud_id: cloud_nodes[m.cloud_id].name
+            for m in direct
+            if m.kind == MemberKind.FOLDER and m.cloud_id and m.cloud_id in cloud_nodes
+        }
         cloud_scan = await self._tree(CLOUD, cloud_roots, include_subfolders)
         cloud_nodes.update(cloud_scan.nodes)
         cloud_listed |= cloud_scan.complete
         for failed_scan in (onprem_scan, target_scan, cloud_scan):
-            for folder, error in failed_scan.failed.items():
-                self.log.warning("Folder %s could not be listed; its content is left as it is this run: %s", folder, error)
+            for path, error in failed_scan.failed.values():
+                self.log.warning("Folder %s could not be listed; its content is left as it is this run: %s", path, error)
         return SyncSetScan(
             Observation(nodes=onprem_nodes, listed=frozenset(onprem_listed)),
             Observation(nodes=cloud_nodes, listed=frozenset(cloud_listed)),
-            root_path,
         )
 
-    async def _tree(self, side: Side, roots: list[str], recursive: bool) -> TreeScan:
+    async def _tree(self, side: Side, roots: dict[str, str], recursive: bool) -> TreeScan:
+        """Everything below `roots` (folder id -> the path it is named by)."""
         if not roots:
             return TreeScan()
         return await scan_tree(
             self.repositories[side],
             side,
-            roots,
+            list(roots),
             recursive=recursive,
             concurrency=self.concurrency,
             scan_task=self.scan_task,
             policy=self.policy,
+            root_paths=roots,
         )

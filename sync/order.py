@@ -87,7 +87,34 @@ def _build(decisions: Mapping[str, list[Action]], observations: Mapping[Side, Ob
         if a.kind == ActionKind.DELETE and a.node is not None and a.node.node_id is not None:
             for v in vacaters_by_parent.get((a.side, a.node.node_id), ()):
                 g.edge(v, i)
+    _inside_before_delete(g, observations)
     return g
+
+
+def _inside_before_delete(g: _Graph, observations: Mapping[Side, Observation]) -> None:
+    """A folder's delete takes its whole subtree to the trashcan, so whatever the plan does to a node inside it
+    (move it out, release the sync's lock, rename it aside) happens first, however deep the node lies."""
+    deletes = {
+        (a.side, a.node.node_id): i
+        for i, a in enumerate(g.actions)
+        if a.kind == ActionKind.DELETE and a.node is not None and a.node.node_id is not None
+    }
+    if not deletes:
+        return
+    for i, a in enumerate(g.actions):
+        if a.node is None or a.node.node_id is None or a.kind == ActionKind.DELETE:
+            continue
+        nodes = observations[a.side].nodes
+        node = nodes.get(a.node.node_id)
+        parent = node.parent_id if node is not None else None
+        seen: set[str] = set()
+        while parent is not None and parent not in seen:
+            d = deletes.get((a.side, parent))
+            if d is not None:
+                g.edge(i, d)
+            seen.add(parent)
+            above = nodes.get(parent)
+            parent = above.parent_id if above is not None else None
 
 
 def _untangle(

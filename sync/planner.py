@@ -615,6 +615,37 @@ class _Planner:
                 del self.decisions[key]
                 self.skipped[key] = Skip(key, f"folder kept: it still holds {child!r}, which is not synced")
 
+    def delete_folders_whole(self) -> None:
+        """A folder deleted (or moved out) on one side is deleted on the other as one node: its subtree goes to
+        the trashcan with it and comes back with it when someone restores the folder (SPEC: one delete per
+        folder), so the deletes of what lies inside it are dropped. The members inside still drop their rows
+        and release their locks first (`sync.order` makes the folder's delete wait for those)."""
+        doomed: set[tuple[Side, str]] = set()
+        for actions in self.decisions.values():
+            for a in actions:
+                if a.kind is K.DELETE and a.node is not None and a.node.node_id is not None:
+                    doomed.add((a.side, a.node.node_id))
+        if not doomed:
+            return
+        for key, actions in list(self.decisions.items()):
+            kept = [a for a in actions if not (a.kind is K.DELETE and self._inside_doomed(a, doomed))]
+            if len(kept) != len(actions):
+                self.decisions[key] = kept
+
+    def _inside_doomed(self, action: Action, doomed: set[tuple[Side, str]]) -> bool:
+        assert action.node is not None and action.node.node_id is not None
+        nodes = self.obs[action.side].nodes
+        node = nodes.get(action.node.node_id)
+        seen: set[str] = set()
+        parent = node.parent_id if node is not None else None
+        while parent is not None and parent not in seen:
+            if (action.side, parent) in doomed:
+                return True
+            seen.add(parent)
+            above = nodes.get(parent)
+            parent = above.parent_id if above is not None else None
+        return False
+
     def run(self) -> Plan:
         for rec in self.records:
             if not self.in_scope_member(rec):
@@ -628,6 +659,7 @@ class _Planner:
         self.keep_folders_with_staying_content()
         guard = apply_delete_guard(self.decisions, self.skipped, len(self.records), self.options)
         settle_name_clashes(self.decisions, self.obs, self.skipped, self.copy_origin, self.mark_failed)
+        self.delete_folders_whole()
         actions, depends_on = order_actions(self.decisions, self.obs)
         fps: dict[str, str] = {}
         for key in sorted(self.decisions):

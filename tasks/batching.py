@@ -26,7 +26,8 @@ BatchCall = Callable[[Sequence[Action], str, Report], Awaitable[Sequence[Node | 
 
 def batch_label(actions: Sequence[Action], describe: Callable[[Action], str]) -> str:
     """The batch's task-run name: how many actions, and the first of them."""
-    return f"transfer-batch-{len(actions)}-{describe(actions[0])}"[:120]
+    more = f" and {len(actions) - 1} more" if len(actions) > 1 else ""
+    return f"transfer-batch of {len(actions)}: {describe(actions[0])}{more}"
 
 
 class Batcher:

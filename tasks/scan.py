@@ -9,7 +9,7 @@ retried and reported on its own inside its chunk.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -18,8 +18,10 @@ from prefect.cache_policies import NO_CACHE
 
 from connectors.base import Node, Repository
 from connectors.errors import RepositoryError
+from sync.paths import shorten
 from tasks.retry import RetryPolicy
 from tasks.run_log import run_logger
+from vocabulary import Side, side_label
 
 T = TypeVar("T")
 
@@ -33,6 +35,7 @@ async def scan_folders(
     *,
     concurrency: int,
     policy: RetryPolicy,
+    paths: Sequence[str] | None = None,
 ) -> dict[str, list[Node] | RepositoryError]:
     """Every child of each of `folders` (one chunk of a level), all pages, as one task run.
 
@@ -46,16 +49,18 @@ async def scan_folders(
     """
     log = run_logger()
 
-    async def listed(folder: str) -> list[Node]:
+    named = list(paths) if paths is not None else list(folders)
+
+    async def listed(folder: str, path: str) -> list[Node]:
         async def once() -> list[Node]:
             children: list[Node] = []
             async for page in repository.list_children(folder):
                 children.extend(page)
             return children
 
-        return await policy.call(once, f"Listing {side} folder {folder}", log=log)
+        return await policy.call(once, f"Listing {side} folder {path}", log=log)
 
-    listings = await gather_bounded((listed(folder) for folder in folders), concurrency)
+    listings = await gather_bounded((listed(folder, path) for folder, path in zip(folders, named, strict=True)), concurrency)
     result: dict[str, list[Node] | RepositoryError] = {}
     for folder, listing in zip(folders, listings, strict=True):
         if isinstance(listing, BaseException) and not isinstance(listing, RepositoryError):
@@ -70,7 +75,8 @@ class TreeScan:
 
     nodes: dict[str, Node] = field(default_factory=dict)
     complete: set[str] = field(default_factory=set)
-    failed: dict[str, RepositoryError] = field(default_factory=dict)
+    failed: dict[str, tuple[str, RepositoryError]] = field(default_factory=dict)
+    """Folders that could not be listed: folder id -> (its path, the error)."""
 
 
 async def gather_bounded(calls: Iterable[Awaitable[T]], limit: int) -> list[T | BaseException]:
@@ -94,7 +100,7 @@ SCAN_CHUNK = 50
 
 async def scan_tree(
     repository: Repository,
-    side: str,
+    side: Side,
     roots: Iterable[str],
     *,
     recursive: bool,
@@ -102,14 +108,17 @@ async def scan_tree(
     scan_task: Any = scan_folders,
     policy: RetryPolicy = NO_RETRIES,
     chunk: int = SCAN_CHUNK,
+    root_paths: Mapping[str, str] | None = None,
 ) -> TreeScan:
     """Breadth-first listing below `roots`, one level at a time in chunks of `chunk` folders per task run.
 
     At most `concurrency` listings are in flight: as many chunks run at once as the limit allows, each with
-    its share of it. A folder that fails stays out of `complete`.
+    its share of it. A folder that fails stays out of `complete`. Task runs and log lines name folders by
+    their path (`root_paths` names the roots; children's paths follow from their names).
     """
     result = TreeScan()
     level = sorted(set(roots))
+    path = {root: (root_paths or {}).get(root, root) for root in level}
     while level:
         chunks = [level[start : start + chunk] for start in range(0, len(level), chunk)]
         parallel = max(1, min(len(chunks), concurrency))
@@ -120,15 +129,17 @@ async def scan_tree(
                     repository,
                     side,
                     part,
-                    f"scan-{side}-{part[0]}" + (f"-and-{len(part) - 1}-more" if len(part) > 1 else ""),
+                    scan_label(side, [path[folder] for folder in part]),
                     concurrency=share,
                     policy=policy,
+                    paths=[path[folder] for folder in part],
                 )
                 for part in chunks
             ),
             parallel,
         )
         next_level: list[str] = []
+        next_path: dict[str, str] = {}
         for part, answer in zip(chunks, answers, strict=True):
             if isinstance(answer, BaseException):
                 if not isinstance(answer, RepositoryError):
@@ -137,12 +148,19 @@ async def scan_tree(
             for folder in part:
                 listing = answer[folder]
                 if isinstance(listing, RepositoryError):
-                    result.failed[folder] = listing
+                    result.failed[folder] = (path[folder], listing)
                     continue
                 result.complete.add(folder)
                 for node in listing:
                     result.nodes[node.id] = node
                     if node.is_folder and recursive:
                         next_level.append(node.id)
-        level = next_level
+                        next_path[node.id] = f"{path[folder]}/{node.name}"
+        level, path = next_level, next_path
     return result
+
+
+def scan_label(side: Side, paths: Sequence[str]) -> str:
+    """A `scan-folders` task-run name: the side and the folders' paths (`scan on-prem: Specs/Drafts and 49 more`)."""
+    more = f" and {len(paths) - 1} more" if len(paths) > 1 else ""
+    return f"scan {side_label(side)}: {shorten(paths[0], 160)}{more}"

@@ -8,15 +8,20 @@ stays flat whatever the file size and the base records the hash of the bytes tha
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
+from prefect.states import Completed, State
 
 from connectors.base import Node, Repository
-from connectors.errors import RepositoryError
+from connectors.errors import NameClashError, RepositoryError
+from sync.clash import holder_description
 from sync.model import Action, ActionKind, Ref
+from sync.names import name_key
+from sync.paths import ItemPaths
+from tasks.batching import Report
 from tasks.run_log import run_logger
 from tasks.streaming import HashingStream, hash_stream
 from vocabulary import Side
@@ -109,17 +114,14 @@ class RunContext:
         return ref is None or ref.node_id is not None or (ref.side, ref.member) in self.created
 
     def node(self, ref: Ref) -> Node | None:
-        node_id = self.resolve(ref)
-        return self.latest.get((ref.side, node_id)) or self.observed[ref.side].get(node_id)
+        return self.current(ref.side, self.resolve(ref))
+
+    def current(self, side: Side, node_id: str) -> Node | None:
+        """The node as this run last saw it: after its own actions, else as scanned."""
+        return self.latest.get((side, node_id)) or self.observed[side].get(node_id)
 
     def remember(self, side: Side, node: Node) -> None:
         self.latest[(side, node.id)] = node
-
-
-def action_label(action: Action) -> str:
-    """A readable task-run name: what, where, which item."""
-    target = action.name or (action.node.node_id if action.node and action.node.node_id else action.member)
-    return f"{action.kind.value}-{action.side}-{target}"[:120]
 
 
 async def _copy_content(context: RunContext, action: Action, source_ref: Ref) -> tuple[HashingStream, str]:
@@ -211,7 +213,39 @@ async def recheck_destination(context: RunContext, action: Action) -> Node | Non
 
 
 async def carry_out(context: RunContext, action: Action) -> Node | None:
-    """Do one action; return the node it made or changed (None for a delete or a pure record)."""
+    """Do one action; return the node it made or changed (None for a delete or a pure record).
+
+    A name clash met here (someone took the name after the scan) says which node holds the name, where, and
+    who made it, so the failed task run and Sync Info tell a person what to rename or move.
+    """
+    try:
+        return await _carry_out(context, action)
+    except NameClashError as exc:
+        holder = await _name_holder(context, action)
+        if holder is None:
+            raise
+        raise NameClashError(f"{exc.message}: {holder}", exc.report) from exc
+
+
+async def _name_holder(context: RunContext, action: Action) -> str | None:
+    """Who holds the name `action` wanted: one listing of the folder, only after a clash."""
+    if action.parent is None or action.name is None or not context.can_resolve(action.parent):
+        return None
+    parent_id = context.resolve(action.parent)
+    wanted = name_key(action.name)
+    own = context.resolve(action.node) if action.node is not None and context.can_resolve(action.node) else None
+    try:
+        async for page in context.repositories[action.side].list_children(parent_id):
+            for node in page:
+                if name_key(node.name) == wanted and node.id != own:
+                    paths = ItemPaths(context.current)
+                    return holder_description(action.side, node, paths.folder(action.side, parent_id))
+    except RepositoryError:
+        return None
+    return None
+
+
+async def _carry_out(context: RunContext, action: Action) -> Node | None:
     repository = context.repositories[action.side]
     kind = action.kind
     node: Node | None = None
@@ -294,26 +328,15 @@ BATCH_MAX_BYTES = 1024 * 1024
 """Content actions up to this size go into `transfer-batch` task runs; larger files keep a `transfer` each."""
 
 
-@task(name="transfer-batch", cache_policy=NO_CACHE, persist_result=False, task_run_name="{label}")
-async def transfer_batch(
+async def carry_out_batch(
     context: RunContext,
     actions: Sequence[Action],
-    label: str,
+    labels: Sequence[str],
     slots: asyncio.Semaphore,
-    report: Callable[[int, Node | Exception | None], None] | None = None,
-) -> list[Node | Exception | None]:
-    """Several small, independent actions (folders, metadata, locks, renames, moves, deletes, files under
-    `BATCH_MAX_BYTES`) as one task run: Prefect's ~3-7 ms of machinery per task run was most of a sync of
-    small files (bench/RESULTS.md).
-
-    Each action is carried out on its own (at most `slots` repository calls in flight across the run) and
-    its answer or its exception comes back in its place: one failure never stops the others. The batch does
-    not retry: the engine hands an action that failed transiently to its own `transfer` task run, whose
-    Prefect retries then show as task-run states (AwaitingRetry, Retrying) in run history, as before. Each
-    failure is logged here as a WARNING line of its own, the actions done as one INFO line listing them (a log
-    record per action cost a tenth of a push's CPU in Prefect's handlers), and every action is in the run's
-    table artifact, written by the engine. `report` hears of each action as it ends.
-    """
+    report: Report | None = None,
+) -> tuple[list[Node | Exception | None], str]:
+    """Carry out several independent actions side by side: each one's node or exception in its place, and a
+    one-line account of the batch (what was done, what was handed on)."""
     log = run_logger()
 
     async def one(index: int, action: Action) -> Node | Exception | None:
@@ -322,17 +345,60 @@ async def transfer_batch(
             try:
                 result = await carry_out(context, action)
             except Exception as exc:
-                log.warning("%s: %s", action_label(action), exc)
+                log.warning("%s: %s", labels[index], exc)
                 result = exc
         if report is not None:  # the engine starts what waited for this action now, not when the batch ends
             report(index, result)
         return result
 
     results = list(await asyncio.gather(*(one(index, action) for index, action in enumerate(actions))))
-    done = [action_label(action) for action, result in zip(actions, results, strict=True) if not isinstance(result, Exception)]
+    done = [label for label, result in zip(labels, results, strict=True) if not isinstance(result, Exception)]
     if done:
         log.info("%d of %d done:\n%s", len(done), len(actions), "\n".join(done))
-    return results
+    handed = [label for label, result in zip(labels, results, strict=True) if isinstance(result, RepositoryError)]
+    message = f"{len(done)} of {len(actions)} done"
+    if handed:
+        message += f"; {len(handed)} failed here and went on to a task run of their own: " + "; ".join(handed[:5])
+        message += f" and {len(handed) - 5} more" if len(handed) > 5 else ""
+    return results, message
+
+
+@task(name="transfer-batch", cache_policy=NO_CACHE, persist_result=False, task_run_name="{label}")
+async def transfer_batch(
+    context: RunContext,
+    actions: Sequence[Action],
+    labels: Sequence[str],
+    label: str,
+    slots: asyncio.Semaphore,
+    report: Report | None = None,
+) -> State[list[Node | Exception | None]]:
+    """Several small, independent actions (folders, metadata, locks, renames, moves, deletes, files under
+    `BATCH_MAX_BYTES`) as one task run: Prefect's ~3-7 ms of machinery per task run was most of a sync of
+    small files (bench/RESULTS.md).
+
+    Each action is carried out on its own (at most `slots` repository calls in flight across the run) and
+    its answer or its exception comes back in its place: one failure never stops the others. The batch does
+    not retry: the transport hands an action that failed here to a `transfer` task run of its own, named after
+    the item, whose Prefect retries (transient failures only) show as task-run states and which ends Failed,
+    with the error code and technical report in its message, when the item cannot be synced. The batch's own
+    state message says which actions went on. Each failure is logged here as a WARNING line of its own, the
+    actions done as one INFO line listing them (a log record per action cost a tenth of a push's CPU in
+    Prefect's handlers). `report` hears of each action as it ends.
+    """
+    results, message = await carry_out_batch(context, actions, labels, slots, report)
+    return Completed(message=message, data=results)
+
+
+class ItemNotSynced(Exception):
+    """What a Failed `item-not-synced` task run says: the item, its error code and its technical report."""
+
+
+@task(name="item-not-synced", cache_policy=NO_CACHE, persist_result=False, task_run_name="{label}")
+async def item_not_synced(label: str, message: str) -> None:
+    """A failure the plan decided (a name clash seen in the scan, a copy deleted in the cloud) as a Failed
+    task run of the run, so the run's page shows every item that failed, as SPEC "Runs and their states" asks;
+    failures met while carrying an action out are the Failed `transfer` task runs themselves."""
+    raise ItemNotSynced(message)
 
 
 @task(name="compare", cache_policy=NO_CACHE, persist_result=False, task_run_name="compare-{side}-{node_id}")

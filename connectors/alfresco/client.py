@@ -33,7 +33,7 @@ from connectors.errors import InvalidRequestError, TechnicalReport
 NODE_INCLUDE = "isLocked,path"
 """Single-node answers carry properties and aspects already; add what they leave out."""
 LIST_INCLUDE = "properties,aspectNames,isLocked,path"
-LIST_FIELDS = "id,name,nodeType,isFolder,isFile,parentId,modifiedAt,content"
+LIST_FIELDS = "id,name,nodeType,isFolder,isFile,parentId,modifiedAt,content,createdByUser,modifiedByUser"
 """Listings are the bulk of the traffic: ask only for what `parse_node` reads (include adds the rest)."""
 SEARCH_INCLUDE = ["properties", "aspectNames", "isLocked", "path"]
 NODE_REF_PREFIX = "workspace://SpacesStore/"

@@ -77,7 +77,14 @@ def parse_node(entry: dict[str, Any]) -> Node:
         path=_optional_str(path.get("name")),
         metadata=parse_metadata(properties),
         is_versionable=None if aspects is None else "cm:versionable" in aspects,
+        created_by=_user_id(entry.get("createdByUser")),
+        modified_by=_user_id(entry.get("modifiedByUser")),
     )
+
+
+def _user_id(value: Any) -> str | None:
+    """`createdByUser` / `modifiedByUser`: a {"id", "displayName"} object."""
+    return _optional_str(value.get("id")) if isinstance(value, dict) else None
 
 
 def _lock_owner(value: Any) -> str | None:

@@ -71,7 +71,7 @@ async def test_cloud_delete_rules(connections, database_url, onprem_api, cloud_a
     await cloud_api.delete(cloud["gone.txt"]["id"])
     state = await reconcile(slug=pair.name, return_state=True)
     assert state.is_failed()
-    assert state.message == "1 of 3 items not synced: TARGET_NODE_NO_LONGER_EXISTS 1"
+    assert state.message == f"1 of 3 items not synced: {pair.name}/gone.txt TARGET_NODE_NO_LONGER_EXISTS"
     assert (await onprem_api.node(pair.files["gone.txt"]["id"]))["name"] == "gone.txt", "on-prem copy kept"
 
     fixed = await request_sync(item=pair.files["gone.txt"]["id"], return_state=True)
@@ -129,7 +129,7 @@ async def test_name_clash_fails_one_member_and_reports_it(connections, database_
     items = [pair.files[name]["id"] for name in ("a.txt", "b.txt", "c.txt")]
     state = await sync_to_cloud(items=items, destination=pair.destination, slug=pair.name, return_state=True)
     assert state.is_failed()
-    assert state.message == "1 of 3 items not synced: TARGET_FOLDER_NAME_CLASH 1"
+    assert state.message == "1 of 3 items not synced: b.txt TARGET_FOLDER_NAME_CLASH"
     names = sorted(n["name"] for n in await cloud_api.children(pair.cloud_target["id"]))
     assert names == ["B.txt", "a.txt", "c.txt"], "nothing overwritten or auto-renamed"
     assert (

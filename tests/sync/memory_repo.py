@@ -66,6 +66,7 @@ class MemNode:
     locked: bool = False
     lock_owner: str | None = None
     """None while `locked`: someone else's lock (a test set it directly)."""
+    created_by: str = "someone"
 
 
 def sha(data: bytes) -> str:
@@ -171,6 +172,7 @@ class MemRepo:
             path=self.path_of(mem.parent_id) if mem.parent_id else None,
             metadata=mem.meta,
             is_versionable=mem.versionable,
+            created_by=mem.created_by,
         )
 
     def observe(self, roots: list[str]) -> Observation:
@@ -244,7 +246,7 @@ class MemoryRepository:
         await self._turn()
         self._node(parent_id, "create folder")
         self._named("create folder", parent_id, name)
-        node_id = self.repo.add(parent_id, name, folder=True, meta=metadata or Metadata())
+        node_id = self.repo.add(parent_id, name, folder=True, meta=metadata or Metadata(), created_by=self.account)
         return self.repo.as_node(self.repo.nodes[node_id])
 
     async def upload(
@@ -260,7 +262,9 @@ class MemoryRepository:
         data = b"".join([chunk async for chunk in content])
         self._node(parent_id, "upload")
         self._named("upload", parent_id, name)
-        node_id = self.repo.add(parent_id, name, folder=False, content=data, meta=metadata or Metadata(), versionable=True)
+        node_id = self.repo.add(
+            parent_id, name, folder=False, content=data, meta=metadata or Metadata(), versionable=True, created_by=self.account
+        )
         return self.repo.as_node(self.repo.nodes[node_id])
 
     async def update_content(self, node_id: str, content: AsyncIterable[bytes], *, major: bool = False) -> Node:
@@ -489,7 +493,7 @@ class World:
             self.compares += 1
             return sha(self.repo(side).nodes[node_id].content)
 
-        return await plan_with_hashes(
+        plan, _hashed = await plan_with_hashes(
             [base_from_member(r) for r in rows],
             {ONPREM: scanned.onprem, CLOUD: scanned.cloud},
             target_folder_id=sync_set.target_folder_id,
@@ -500,6 +504,7 @@ class World:
             concurrency=4,
             log=run_logger(),
         )
+        return plan
 
     def sync(self, *, scope: int | None = None, options: Options | None = None) -> Plan:
         """One run of the production recipe (no Prefect, no HTTP); the plan it carried out."""

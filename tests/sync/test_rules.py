@@ -239,13 +239,32 @@ def test_deleted_on_prem_unchanged_cloud_deletes_the_cloud_copy_to_the_trashcan(
     assert c.converged()
 
 
-def test_deleted_folder_on_prem_deletes_children_before_the_folder() -> None:
+def test_deleted_folder_on_prem_is_one_delete_of_the_cloud_folder_and_comes_back_whole() -> None:
+    """SPEC: a deleted folder is carried as one delete of the folder itself: its subtree goes to the trashcan
+    with it, and comes back with it when someone restores the folder (never child by child)."""
     c = synced_case()
     cloud_sub, cloud_b = c.id(CLOUD, "sub"), c.id(CLOUD, "b")
     c.world.onprem.delete(c.ids["sub"])
     plan = c.world.sync()
     deletes = [a.node.node_id for a in plan.actions if a.kind == K.DELETE and a.node]
-    assert deletes == [cloud_b, cloud_sub]
+    assert deletes == [cloud_sub]
+    assert c.converged()
+    assert {cloud_sub, cloud_b} <= set(c.world.cloud.trash), "the folder went to the trashcan with its content"
+    assert len(c.world.records) == 2, "the members inside the folder are dropped too"
+    assert c.world.plan().actions == []
+
+
+def test_a_folder_moved_out_of_the_tree_is_one_delete_after_what_leaves_it() -> None:
+    c = synced_case()
+    cloud_sub = c.id(CLOUD, "sub")
+    outside = c.world.onprem.add("o1", "Elsewhere", folder=True)
+    c.world.onprem.move(c.ids["b"], c.ids["root"], "b.txt")  # rescued from the folder before it leaves
+    c.world.onprem.move(c.ids["sub"], outside, "sub")
+    plan = c.world.sync()
+    deletes = [a for a in plan.actions if a.kind == K.DELETE]
+    assert [a.node.node_id for a in deletes if a.node] == [cloud_sub]
+    move = next(i for i, a in enumerate(plan.actions) if a.kind == K.MOVE)
+    assert move in plan.depends_on[plan.actions.index(deletes[0])], "the rescued file leaves before the folder goes"
     assert c.converged()
 
 

@@ -104,4 +104,5 @@ async def test_the_batch_label_names_its_size_and_first_action(count: int) -> No
 
     batcher = Batcher(call, slot_count=4, describe=lambda a: f"create-folder {a.name}")
     await asyncio.gather(*(batcher.submit(_action(n)) for n in range(count)))
-    assert labels == [f"transfer-batch-{count}-create-folder f0"]
+    more = f" and {count - 1} more" if count > 1 else ""
+    assert labels == [f"transfer-batch of {count}: create-folder f0{more}"]

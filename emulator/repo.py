@@ -582,6 +582,8 @@ def restore_node(store: Store, tenant: str, user: str, node_id: str, target_pare
     if parent is None or parent.tenant != tenant:
         raise ApiError(404, f"Invalid parent id {parent_id}", "framework.exception.EntityNotFound")
     rules.require(rules.can_create_children(store, user, parent))
+    if not parent.is_folder:
+        raise ApiError(422, "Restore failed due to an integrity error", "framework.exception.IntegrityException")
     if store.child_by_name(parent.id, node.name) is not None:
         raise ApiError(409, "Name already exists in target", "framework.exception.ConstraintViolated")
     below = store.descendant_ids(node.id, state=ARCHIVED_WITH_PARENT)

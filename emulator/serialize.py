@@ -67,8 +67,8 @@ def allowable_operations(store: Store, user: str, node: Node) -> list[str]:
         ops.append("delete")
     if rules.can_write(store, user, node):
         ops.append("update")
-        if node.is_folder:
-            ops.append("create")
+    if node.is_folder and rules.can_create_children(store, user, node):
+        ops.append("create")
     if rules.is_admin(user):
         ops.append("updatePermissions")
     return ops

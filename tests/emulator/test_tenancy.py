@@ -86,10 +86,11 @@ async def test_people_of_another_tenant_do_not_exist(cloud: Emu) -> None:
 
 
 async def test_a_ticket_is_only_good_for_its_own_tenant(cloud: Emu) -> None:
-    """Tickets authenticate the user; the tenant check still applies to each call."""
+    """AuthenticationsImpl#createTicket checks the password only, whatever the URL's tenant; the tenant check
+    (PublicApiTenantAuthentication) applies to each call made with the ticket."""
     anon = cloud.client(None)
     made = await anon.post(
-        f"{AUTH.replace('-default-', 'acme.com')}/tickets", json={"userId": "sync@acme.com", "password": "sync"}
+        f"{AUTH.replace('-default-', 'free.example')}/tickets", json={"userId": "sync@acme.com", "password": "sync"}
     )
     assert made.status_code == 201, made.text
     ticket = made.json()["entry"]["id"]

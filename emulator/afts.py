@@ -290,10 +290,10 @@ class _Parser:
         if name in ("type", "exacttype"):
             return self._type(value, exact=name == "exacttype")
         if name in ("aspect", "exactaspect"):
+            # LuceneQueryParser#aspectQuery; a lock shows as cm:lockable (see serialize.aspect_names).
             return lambda n: 1.0 if value in n.aspects or (value == "cm:lockable" and n.lock_owner) else None
         if name == "site":
-            site = value.lower()
-            return lambda n: 1.0 if (n.site_id or "").lower() == site else None
+            return self._site(value)
         if name == "path":
             return self._path(value)
         if name == "text":
@@ -307,8 +307,23 @@ class _Parser:
         col = DATE_FIELDS[name]
         return lambda n: 1.0 if getattr(n, col) // 1000 == stamp // 1000 else None
 
+    @staticmethod
+    def _site(value: str) -> Query:
+        """LuceneQueryParser#siteQuery: the nodes whose primary hierarchy holds the site's node, i.e. everything in
+        the site but the st:site node itself; `_ALL_SITES_` any site, `_EVERYTHING_` every node."""
+        if value == "_EVERYTHING_":
+            return lambda n: 1.0
+        site = value.lower()
+
+        def in_site(n: Node) -> Score:
+            if n.site_id is None or n.node_type == "st:site":
+                return None
+            return 1.0 if value == "_ALL_SITES_" or n.site_id.lower() == site else None
+
+        return in_site
+
     def _type(self, value: str, *, exact: bool) -> Query:
-        """TYPE includes subtypes (st:site is a cm:folder), EXACTTYPE does not."""
+        """LuceneQueryParser#typeQuery: TYPE includes subtypes (st:site is a cm:folder), EXACTTYPE does not."""
         if value == "cm:content":
             return lambda n: 1.0 if not n.is_folder and (not exact or n.node_type == value) else None
         if value == "cm:folder":

@@ -19,7 +19,11 @@ from pathlib import Path
 
 import httpx
 
+from ecsync.processes import SYNC_ACCOUNTS
+
 ROOT = Path(__file__).resolve().parents[1]
+SYNC = (SYNC_ACCOUNTS["onprem"].user, SYNC_ACCOUNTS["onprem"].password)
+"""The sync's on-prem account (a SiteManager of engineering), as the product calls the server."""
 CORE = "/alfresco/api/-default-/public/alfresco/versions/1"
 SEARCH = "/alfresco/api/-default-/public/search/versions/1/search"
 
@@ -52,7 +56,7 @@ async def _spread(n: int, workers: int, job) -> float:  # type: ignore[no-untype
 async def run(args: argparse.Namespace, base: str) -> list[tuple[str, str, str]]:
     rows: list[tuple[str, str, str]] = []
     limits = httpx.Limits(max_connections=args.workers, max_keepalive_connections=args.workers)
-    async with httpx.AsyncClient(base_url=base, auth=("admin", "admin"), timeout=60, limits=limits) as c:
+    async with httpx.AsyncClient(base_url=base, auth=SYNC, timeout=60, limits=limits) as c:
         lib = (await c.get(f"{CORE}/sites/engineering/containers/documentLibrary")).json()["entry"]["id"]
         folder = (await c.post(f"{CORE}/nodes/{lib}/children", json={"name": "bench", "nodeType": "cm:folder"})).json()["entry"][
             "id"
@@ -107,7 +111,7 @@ async def scale(n: int) -> list[tuple[str, str, str]]:
     store = Store(None)
     app = create_app(store)
     rows: list[tuple[str, str, str]] = []
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://x", auth=("admin", "admin")) as c:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://x", auth=SYNC) as c:
         lib = (await c.get(f"{CORE}/sites/engineering/containers/documentLibrary")).json()["entry"]["id"]
         t0 = time.perf_counter()
         now = store.clock.now_ms()

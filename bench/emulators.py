@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from bench.common import TreeSpec, content_for, run_measure
-from ecsync.processes import Child, start_emulator
+from ecsync.processes import SYNC_ACCOUNTS, Account, Child, start_emulator
 
 CORE = "/alfresco/api/{tenant}/public/alfresco/versions/1"
 
@@ -36,13 +36,16 @@ def two_emulators(logs: Path, data: Path | None = None) -> Iterator[dict[str, Ch
 
 
 class Rest:
-    """Plain REST calls to one emulator tenant, for seeding trees and making changes as a user would."""
+    """Plain REST calls to one emulator tenant, for seeding trees and making changes as a user would: by default
+    the sync's own (non-admin) account of that side, as the flow tests do."""
 
-    def __init__(self, base_url: str, tenant: str, connections: int = 8) -> None:
+    def __init__(self, base_url: str, tenant: str, connections: int = 8, account: Account | None = None) -> None:
         self.base_url = base_url
         self.core = CORE.format(tenant=tenant)
+        account = account or SYNC_ACCOUNTS["onprem" if tenant == "-default-" else "cloud"]
         limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-        self.client = httpx.AsyncClient(base_url=base_url, auth=("admin", "admin"), timeout=120, limits=limits)
+        auth = (account.user, account.password)
+        self.client = httpx.AsyncClient(base_url=base_url, auth=auth, timeout=120, limits=limits)
 
     async def aclose(self) -> None:
         await self.client.aclose()

@@ -220,13 +220,15 @@ async def seed_local_members(database_url: str, slug: str, a_root: str, b_root: 
 def save_blocks(onprem_url: str, cloud_url: str) -> None:
     """The connection blocks of tests/flows/conftest.py, on the benchmark's server."""
     from connectors.blocks import AlfrescoConnection
+    from ecsync.processes import SYNC_ACCOUNTS
 
-    AlfrescoConnection(base_url=onprem_url, username="admin", password="admin", tenant="-default-", read_timeout=120).save(
-        "onprem", overwrite=True
-    )
-    AlfrescoConnection(base_url=cloud_url, username="admin", password="admin", tenant="acme.com", read_timeout=120).save(
-        "cloud", overwrite=True
-    )
+    onprem, cloud = SYNC_ACCOUNTS["onprem"], SYNC_ACCOUNTS["cloud"]
+    AlfrescoConnection(
+        base_url=onprem_url, username=onprem.user, password=onprem.password, tenant="-default-", read_timeout=120
+    ).save("onprem", overwrite=True)
+    AlfrescoConnection(
+        base_url=cloud_url, username=cloud.user, password=cloud.password, tenant="acme.com", read_timeout=120
+    ).save("cloud", overwrite=True)
 
 
 async def run_local(args: argparse.Namespace) -> dict[str, Any]:
@@ -333,14 +335,16 @@ async def run_baseline(args: argparse.Namespace) -> dict[str, Any]:
     exists and stream every file (download piped into upload, transfer concurrency)."""
     from connectors.alfresco import AlfrescoRepository
     from connectors.base import Node
+    from ecsync.processes import SYNC_ACCOUNTS
     from flows.settings import get_settings
     from tasks.scan import gather_bounded
     from tasks.streaming import HashingStream
 
     settings = get_settings()
-    onprem = AlfrescoRepository(base_url=args.onprem_url, username="admin", password="admin", label="onprem", read_timeout=60)
+    on, off = SYNC_ACCOUNTS["onprem"], SYNC_ACCOUNTS["cloud"]
+    onprem = AlfrescoRepository(base_url=args.onprem_url, username=on.user, password=on.password, label="onprem", read_timeout=60)
     cloud = AlfrescoRepository(
-        base_url=args.cloud_url, username="admin", password="admin", tenant="acme.com", label="cloud", read_timeout=60
+        base_url=args.cloud_url, username=off.user, password=off.password, tenant="acme.com", label="cloud", read_timeout=60
     )
 
     async def listing(repository: AlfrescoRepository, folder_id: str) -> list[Node]:

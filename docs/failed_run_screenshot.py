@@ -23,7 +23,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ecsync.processes import free_port, start_emulator, start_prefect_server  # noqa: E402
+from ecsync.processes import PEOPLE, SYNC_ACCOUNTS, free_port, start_emulator, start_prefect_server  # noqa: E402
 
 OUTPUT = ROOT / "docs" / "failed-run.png"
 
@@ -36,9 +36,10 @@ def _browser() -> str:
 
 
 def _upload_clash(cloud_url: str) -> None:
-    """An unrelated README.md already in the cloud folder the sync targets."""
+    """An unrelated README.md already in the cloud folder the sync targets, put there by another cloud user."""
     base = f"{cloud_url}/alfresco/api/acme.com/public/alfresco/versions/1"
-    with httpx.Client(base_url=base, auth=("admin", "admin"), timeout=30) as client:
+    person = PEOPLE["cloud"]
+    with httpx.Client(base_url=base, auth=(person.user, person.password), timeout=30) as client:
         library = client.get("/sites/partners/containers/documentLibrary").json()["entry"]["id"]
         shared = client.get(f"/nodes/{library}", params={"relativePath": "Shared"}).json()["entry"]["id"]
         files = {"filedata": ("README.md", b"A partner's own read-me, not from on-prem.\n")}
@@ -70,8 +71,9 @@ def main() -> None:
         os.environ["ECSYNC_DATABASE_URL"] = f"sqlite:///{work / 'sync-state.db'}"
         from connectors.blocks import AlfrescoConnection
 
-        AlfrescoConnection(base_url=onprem.url, username="admin", password="admin").save("onprem", overwrite=True)
-        AlfrescoConnection(base_url=cloud.url, username="admin", password="admin", tenant="acme.com").save(
+        on, off = SYNC_ACCOUNTS["onprem"], SYNC_ACCOUNTS["cloud"]
+        AlfrescoConnection(base_url=onprem.url, username=on.user, password=on.password).save("onprem", overwrite=True)
+        AlfrescoConnection(base_url=cloud.url, username=off.user, password=off.password, tenant="acme.com").save(
             "cloud", overwrite=True
         )
         _upload_clash(cloud.url)

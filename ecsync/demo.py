@@ -28,7 +28,17 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 
 from deployments.serve import FLOW_NAMES, SCHEDULE_SUFFIX, SERVED_NAME
 from deployments.trigger import PrefectApi, state_of
-from ecsync.processes import Child, die_with_parent, free_port, port_is_open, start_emulator, start_prefect_server
+from ecsync.processes import (
+    PEOPLE,
+    SYNC_ACCOUNTS,
+    Account,
+    Child,
+    die_with_parent,
+    free_port,
+    port_is_open,
+    start_emulator,
+    start_prefect_server,
+)
 
 SAMPLE_ITEM = "site:engineering/Specs"
 SAMPLE_SLUG = "engineering-specs"
@@ -71,11 +81,13 @@ class Stack:
 
 
 class Alfresco:
-    """Edits made the way a person's client would make them: Alfresco's public REST API."""
+    """Edits made the way a person's client would make them: Alfresco's public REST API, as that person."""
 
-    def __init__(self, base_url: str, tenant: str) -> None:
+    def __init__(self, base_url: str, tenant: str, person: Account) -> None:
         self.client = httpx.Client(
-            base_url=f"{base_url}/alfresco/api/{tenant}/public/alfresco/versions/1", auth=("admin", "admin"), timeout=30
+            base_url=f"{base_url}/alfresco/api/{tenant}/public/alfresco/versions/1",
+            auth=(person.user, person.password),
+            timeout=30,
         )
 
     def by_path(self, site: str, path: str) -> dict[str, Any]:
@@ -192,18 +204,23 @@ def _start_everything(options: DemoOptions, stack: Stack) -> tuple[Child, Child,
 
 
 def _register_blocks(onprem: Child, cloud: Child) -> None:
-    """The two connection blocks, saved again on every start (the emulators' ports may have changed)."""
+    """The two connection blocks, saved again on every start (the emulators' ports may have changed), with the
+    sync's ordinary accounts: `sync`, a SiteManager of engineering, and `sync@acme.com`, a SiteCollaborator of
+    partners (not administrators)."""
     from connectors.blocks import AlfrescoConnection
 
-    AlfrescoConnection(base_url=onprem.url, username="admin", password="admin", tenant="-default-").save("onprem", overwrite=True)
+    on, off = SYNC_ACCOUNTS["onprem"], SYNC_ACCOUNTS["cloud"]
+    AlfrescoConnection(base_url=onprem.url, username=on.user, password=on.password, tenant="-default-").save(
+        "onprem", overwrite=True
+    )
     AlfrescoConnection(
         base_url=cloud.url,
-        username="admin",
-        password="admin",
+        username=off.user,
+        password=off.password,
         tenant="acme.com",
         web_url_template=CLOUD_WEB_URL_TEMPLATE,
     ).save("cloud", overwrite=True)
-    console.print("[green]✓[/] Connection blocks 'onprem' and 'cloud' saved")
+    console.print(f"[green]✓[/] Connection blocks 'onprem' ({on.user}) and 'cloud' ({off.user}) saved")
 
 
 def _run_with_progress(api: PrefectApi, deployment_id: str, parameters: dict[str, Any], title: str) -> dict[str, Any]:
@@ -270,12 +287,12 @@ def _change_both_sides(onprem: Alfresco, cloud: Alfresco) -> tuple[dict[str, Any
     edited = onprem.by_path("engineering", f"Specs/{EDITED_FILE}")
     new_content = onprem.content(edited["id"]) + f"\nEdited on-prem by the demo at {stamp}.\n".encode()
     onprem.put_content(edited["id"], new_content)
-    console.print(f"• On-prem: edited the content of Specs/{EDITED_FILE}")
+    console.print(f"• On-prem: {PEOPLE['onprem'].user} edited the content of Specs/{EDITED_FILE}")
     cloud_folder = cloud.by_path("partners", "Shared/Specs")
     added_name = f"Partner feedback {stamp}.txt"
     added_content = f"Feedback from a partner, written in the cloud at {stamp}.\n".encode()
     cloud.upload(cloud_folder["id"], added_name, added_content)
-    console.print(f"• Cloud: added Shared/Specs/{added_name}")
+    console.print(f"• Cloud: {PEOPLE['cloud'].user} added Shared/Specs/{added_name}")
     return edited, new_content, added_name, added_content
 
 
@@ -319,7 +336,8 @@ def _walkthrough(options: DemoOptions, server: Child, onprem_child: Child, cloud
         ids = {key.split("/")[0]: value for key, value in found.items() if key.endswith(f"/{SERVED_NAME}")}
         console.print(f"[green]✓[/] Serving {', '.join(sorted(found))} (reconcile every {options.interval_seconds:g}s)")
         ok = _set_up_or_reconcile(api, ids)
-        onprem, cloud = Alfresco(onprem_child.url, "-default-"), Alfresco(cloud_child.url, "acme.com")
+        onprem = Alfresco(onprem_child.url, "-default-", PEOPLE["onprem"])
+        cloud = Alfresco(cloud_child.url, "acme.com", PEOPLE["cloud"])
         try:
             if ok:
                 edited, new_content, added_name, added_content = _change_both_sides(onprem, cloud)

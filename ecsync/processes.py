@@ -29,6 +29,23 @@ PREFECT_SERVER_ENV = {
 """ARCHITECTURE.md's server settings: batch the task-run recorder so run history keeps up."""
 
 
+@dataclass(frozen=True)
+class Account:
+    """A user of a seeded emulator (see emulator/seed.py) and its password."""
+
+    user: str
+    password: str
+
+
+SYNC_ACCOUNTS = {"onprem": Account("sync", "sync"), "cloud": Account("sync@acme.com", "sync")}
+"""What the sync acts as against the seeded emulators: ordinary members, not administrators. On-prem `sync` is a
+SiteManager of engineering (the sync deletes and moves content other people made, which takes a Coordinator);
+in the cloud `sync@acme.com` is a member of network acme.com and a SiteCollaborator of partners, like the person
+whose cloud account Hybrid Sync uses."""
+PEOPLE = {"onprem": Account("alice", "alice"), "cloud": Account("bob@acme.com", "bob")}
+"""Other people of each side (SiteCollaborators), who edit through Alfresco's API in the demo."""
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))

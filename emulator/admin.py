@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from emulator import repo, seed
+from emulator.context import DEFAULT_TENANT, user_domain
 from emulator.faults import FaultConfig
 
 PREFIX = "/_emulator"
@@ -59,6 +60,11 @@ async def reset(request: Request) -> Response:
 
 
 async def create_user(request: Request) -> Response:
+    """A user (created, or its password and roles replaced) with site roles in its own tenant.
+
+    In the cloud a user belongs to the network its name ends with (`name@acme.com`), as Alfresco's tenants do;
+    a cloud user without a known network domain could never sign in, so it is refused.
+    """
     st = _st(request)
     try:
         body = await _body(request)
@@ -66,20 +72,13 @@ async def create_user(request: Request) -> Response:
     except (ValueError, KeyError) as e:
         return _bad(f"id and password are required: {e}")
     store = st.store
+    tenant = user_domain(st.mode, user_id)
+    if store.get_network(tenant) is None:
+        return _bad(f"{user_id} belongs to no network of this emulator; cloud users are name@network")
     with store.tx():
-        networks = body.get("networks") or ([] if st.mode == "onprem" else [_default_tenant(request, body)])
-        store.add_user(
-            user_id,
-            password,
-            str(body.get("firstName", user_id)),
-            str(body.get("lastName", "")),
-            body.get("email"),
-            networks[0] if networks else None,
-        )
-        for net in networks:
-            store.add_member(net, user_id)
+        store.add_user(user_id, password, str(body.get("firstName", user_id)), str(body.get("lastName", "")), body.get("email"))
         for site_id, role in (body.get("sites") or {}).items():
-            store.set_site_role(_default_tenant(request, body), site_id, user_id, role)
+            store.set_site_role(tenant, site_id, user_id, role)
     return JSONResponse({"id": user_id}, status_code=201)
 
 
@@ -96,6 +95,7 @@ async def create_site(request: Request) -> Response:
             str(body["id"]),
             str(body.get("title", body["id"])),
             visibility=str(body.get("visibility", "PUBLIC")),
+            creator="admin" if tenant == DEFAULT_TENANT else f"admin@{tenant}",
         )
     return JSONResponse({"id": body["id"], "tenant": tenant, "documentLibrary": doclib}, status_code=201)
 

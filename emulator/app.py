@@ -52,6 +52,8 @@ def create_app(store: Store, *, mode: str = "onprem", faults: FaultConfig | None
     chosen = seed_name or mode
     if store.is_empty():
         seed.apply(store, chosen, mode)
+    else:
+        seed.ensure_accounts(store, chosen)
     state = AppState(store=store, mode=mode, seed=chosen)
     routes = [
         *routes_account.routes(),

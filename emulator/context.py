@@ -1,7 +1,8 @@
 """Per-app state and per-request plumbing: who is calling, which tenant, common query parameters.
 
 Alfresco accepts Basic user:password, Basic base64(TICKET_xxx) and `?alf_ticket=`; all three resolve here
-so each route just asks for `await caller(request)`.
+so each route just asks for `caller(request)`. Routes return a `Payload` (a JSON body not yet rendered) so that
+`api` can apply the `fields` filter to every entry in one place, as Alfresco's serializer does.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from functools import wraps
 from typing import Any
@@ -20,7 +21,26 @@ from starlette.responses import JSONResponse, Response
 from emulator.errors import ApiError, error_response
 from emulator.store import Store
 
-Endpoint = Callable[[Request], Awaitable[Response]]
+DEFAULT_TENANT = "-default-"
+"""TenantUtil.DEFAULT_TENANT: in a URL, the caller's own domain; as a domain, the repository without tenants."""
+SYSTEM_TENANT = "-system-"
+
+
+@dataclass
+class Payload:
+    """A JSON answer before rendering: `api` trims its entries to `fields` (plus `include`) and renders it.
+
+    `fields`/`include` are None when they come from the query string; the search API passes those of its body.
+    """
+
+    body: dict[str, Any]
+    status: int = 200
+    fields: list[str] | None = None
+    include: Iterable[str] | None = None
+
+
+Reply = Response | Payload
+Endpoint = Callable[[Request], Awaitable[Reply]]
 
 
 @dataclass
@@ -43,24 +63,56 @@ def state(request: Request) -> AppState:
     return request.app.state.emulator
 
 
-def api(fn: Endpoint) -> Endpoint:
-    """Turn ApiError (and any crash) into Alfresco's error body instead of Starlette's plain text."""
+def challenge(request: Request) -> dict[str, str]:
+    """PublicApiAuthenticatorFactory.PublicApiAuthenticator#authenticate: every refused public API call is a 401
+    whose challenge names the tenant of the URL (`Basic realm="Alfresco acme.com tenant"`)."""
+    tenant = request.path_params.get("tenant")
+    realm = f"Alfresco {tenant} tenant" if tenant else "Alfresco"
+    return {"WWW-Authenticate": f'Basic realm="{realm}"'}
+
+
+def api(fn: Endpoint) -> Callable[[Request], Awaitable[Response]]:
+    """Turn ApiError (and any crash) into Alfresco's error body, and a `Payload` into JSON trimmed to `fields`."""
 
     @wraps(fn)
     async def wrapper(request: Request) -> Response:
         try:
-            return await fn(request)
+            result = await fn(request)
         except ApiError as e:
-            headers = {"WWW-Authenticate": 'Basic realm="Alfresco"'} if e.status == 401 else None
-            return error_response(e.status, e.message, e.error_key, headers)
+            return error_response(e.status, e.message, e.error_key, challenge(request) if e.status == 401 else None)
         except Exception as e:  # pragma: no cover - a bug in the emulator must still look like Alfresco
             return error_response(500, f"Internal error: {type(e).__name__}: {e}")
+        if isinstance(result, Payload):
+            fields = result.fields if result.fields is not None else list_param(request, "fields")
+            include = result.include if result.include is not None else include_param(request)
+            body = trim_entries(result.body, {*fields, *include}) if fields else result.body
+            return JSONResponse(body, status_code=result.status)
+        return result
 
     return wrapper
 
 
-def ok(body: Any, status: int = 200) -> JSONResponse:
-    return JSONResponse(body, status_code=status)
+def ok(body: dict[str, Any], status: int = 200) -> Payload:
+    return Payload(body, status)
+
+
+def _trim(entry: Any, keep: set[str]) -> Any:
+    return {k: v for k, v in entry.items() if k in keep} if isinstance(entry, dict) else entry
+
+
+def trim_entries(body: dict[str, Any], keep: set[str]) -> dict[str, Any]:
+    """RecognizedParamsExtractor#getFilter: `fields` keeps the named top-level properties of each entity (the
+    entry, every list entry and `list.source`); the `include`d ones come in addition. Pagination is untouched."""
+    if "entry" in body:
+        return {**body, "entry": _trim(body["entry"], keep)}
+    listing = body.get("list")
+    if not isinstance(listing, dict):
+        return body
+    trimmed = dict(listing)
+    trimmed["entries"] = [{**e, "entry": _trim(e.get("entry"), keep)} for e in listing.get("entries", [])]
+    if "source" in listing:
+        trimmed["source"] = _trim(listing["source"], keep)
+    return {**body, "list": trimmed}
 
 
 def _credentials(request: Request) -> tuple[str | None, str | None, str | None]:
@@ -99,24 +151,33 @@ def authenticate(request: Request) -> tuple[str, str | None]:
     return user, None
 
 
+def user_domain(mode: str, user: str) -> str:
+    """MultiTServiceImpl#getUserDomain: with multi-tenancy (the cloud) a user's domain is what follows the last
+    `@` of the user name, lower-cased; a name without one, and every user of a single-tenant server (on-prem),
+    is in the default domain."""
+    at = user.rfind("@")
+    if mode == "onprem" or not 0 < at < len(user) - 1:
+        return DEFAULT_TENANT
+    return user[at + 1 :].lower()
+
+
 def resolve_tenant(st: AppState, tenant: str, user: str) -> str:
-    """On-prem serves `-default-` only; in the cloud each network is a tenant and `-default-` is home."""
-    store = st.store
-    if st.mode == "onprem":
-        if tenant != "-default-":
+    """PublicApiTenantAuthentication#authenticateTenant: a user of the default domain may call `-default-` (and
+    `-system-`) only; any other user may call their own domain, or `-default-` which means it, and only while
+    that tenant is enabled. Everything else is a 401 (with the tenant's challenge), never a 403: another
+    network's URL does not exist for this user. Returns the tenant the call acts in."""
+    domain = user_domain(st.mode, user)
+    asked = tenant.lower()
+    if domain == DEFAULT_TENANT:
+        if asked not in (DEFAULT_TENANT, SYSTEM_TENANT):
             raise ApiError(401, f"Authentication failed for tenant {tenant}")
-        return tenant
-    if tenant == "-default-":
-        record = store.get_user(user) or {}
-        home = record.get("home_network") or next(iter(store.user_networks(user)), None)
-        if home is None:
-            raise ApiError(401, "The user has no home network")
-        return str(home)
-    if store.get_network(tenant) is None:
+        return DEFAULT_TENANT
+    if asked != DEFAULT_TENANT and asked != domain:
         raise ApiError(401, f"Authentication failed for tenant {tenant}")
-    if user != "admin" and tenant not in store.user_networks(user):
-        raise ApiError(403, f"The user is not a member of network {tenant}")
-    return tenant
+    network = st.store.get_network(domain)
+    if network is None or not network["is_enabled"]:
+        raise ApiError(401, f"Authentication failed for tenant {tenant}: the tenant is not enabled")
+    return domain
 
 
 def caller(request: Request) -> Caller:
@@ -164,5 +225,10 @@ def bool_param(request: Request, name: str, default: bool = False) -> bool:
     return raw.lower() == "true"
 
 
+def list_param(request: Request, name: str) -> list[str]:
+    """A comma-separated list parameter (`include`, `fields`), blanks dropped."""
+    return [p.strip() for p in request.query_params.get(name, "").split(",") if p.strip()]
+
+
 def include_param(request: Request) -> set[str]:
-    return {p.strip() for p in request.query_params.get("include", "").split(",") if p.strip()}
+    return set(list_param(request, "include"))

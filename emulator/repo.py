@@ -68,8 +68,16 @@ def make_tenant(store: Store, tenant: str, *, enabled: bool, level: str, paid: b
 
 
 def make_site(
-    store: Store, tenant: str, site_id: str, title: str, *, visibility: str = "PUBLIC", ids: list[str] | None = None
+    store: Store,
+    tenant: str,
+    site_id: str,
+    title: str,
+    *,
+    visibility: str = "PUBLIC",
+    ids: list[str] | None = None,
+    creator: str = "admin",
 ) -> str:
+    """A site and its documentLibrary, made by `creator` (the site's first SiteManager in Alfresco)."""
     ids = ids or [new_id(), new_id()]
     net = network(store, tenant)
     now = store.clock.now_ms()
@@ -81,9 +89,9 @@ def make_site(
         "st:site",
         True,
         now,
-        "admin",
+        creator,
         now,
-        "admin",
+        creator,
         now,
         aspects=list(SYSTEM_ASPECTS),
         site_id=site_id,
@@ -98,9 +106,9 @@ def make_site(
         "cm:folder",
         True,
         now,
-        "admin",
+        creator,
         now,
-        "admin",
+        creator,
         now,
         aspects=list(SYSTEM_ASPECTS),
         site_id=site_id,
@@ -174,12 +182,20 @@ def ensure_folders(store: Store, user: str, parent: Node, relative: str | None) 
 
 
 def auto_rename(store: Store, parent_id: str, name: str) -> str:
-    stem, dot, ext = name.rpartition(".") if "." in name else (name, "", "")
-    for i in range(1, 10_000):
-        candidate = f"{stem}-{i}{dot}{ext}"
+    """NodesImpl#findUniqueName: `name-1.ext` (before the last dot), `name-1` without a dot, and `1.ext` for a
+    name that is only a suffix (`.hidden`), counting up until the name is free (names clash case-insensitively)."""
+    dot = name.rfind(".")
+    counter = 1
+    while True:
+        if dot == 0:
+            candidate = f"{counter}{name}"
+        elif dot > 0:
+            candidate = f"{name[:dot]}-{counter}{name[dot:]}"
+        else:
+            candidate = f"{name}-{counter}"
         if store.child_by_name(parent_id, candidate) is None:
             return candidate
-    raise ApiError(409, f"Could not auto-rename {name}")
+        counter += 1
 
 
 def create_node(
@@ -194,18 +210,26 @@ def create_node(
     blob: str | None = None,
     size: int = 0,
     mime: str | None = None,
-    versioned: bool = False,
+    version_major: bool | None = None,
+    version_comment: str | None = None,
     node_id: str | None = None,
     created_at: int | None = None,
 ) -> Node:
-    """Create a child after the checks every create path shares (type, name, permission, clash)."""
+    """Create a child after the checks every create path shares (type, name, permission, clash).
+
+    A file gets a first version as NodesImpl#createNewFile makes one: only when `version_major` or a comment is
+    given, MAJOR (1.0) unless `version_major` is False (0.1). Adding cm:versionable through `aspects` also starts
+    the history at 1.0 (VersionableAspect on add). The parent folder's modifiedAt moves (`propagate_timestamp`).
+    """
     if not parent.is_folder:
-        raise ApiError(400, f"Could not create a child of a file: {parent.id}")
+        # NodesImpl#createNode does not check the parent's type; the repository's integrity checker refuses a
+        # cm:contains child under cm:content, which the REST API answers as 422 (IntegrityException).
+        raise ApiError(422, f"Cannot create a child of a file: {parent.id}", "framework.exception.IntegrityException")
     is_folder = node_type in ("cm:folder", "st:site") or node_type.endswith(":folder")
     if node_type not in ("cm:folder", "cm:content") and ":" not in node_type:
         raise ApiError(400, f"Invalid nodeType: {node_type}")
     rules.check_name(name)
-    rules.require(rules.can_write(store, user, parent))
+    rules.require(rules.can_create_children(store, user, parent))
     if store.child_by_name(parent.id, name) is not None:
         raise rules.name_clash(name)
     now = created_at or store.clock.now_ms()
@@ -231,19 +255,27 @@ def create_node(
         props=node_props,
         aspects=list(dict.fromkeys(node_aspects)),
     )
+    label: str | None = None
     if not is_folder:
         node.mime_type = mime or rules.guess_mime(name)
         node.size = size
         node.blob = blob or store.blobs.write_bytes(b"")
         node.encoding = "UTF-8"
-        if versioned:
-            node.aspects.append("cm:versionable")
-            node.props["cm:versionLabel"] = "1.0"
-            node.props["cm:versionType"] = "MAJOR"
+        if version_major is not None or version_comment is not None:
+            label = next_label(None, version_major is not False)
+        elif "cm:versionable" in node.aspects:
+            label = "1.0"
+        if label is not None:
+            node.aspects = list(dict.fromkeys([*node.aspects, "cm:versionable"]))
+            node.props["cm:versionLabel"] = label
+            node.props["cm:versionType"] = "MAJOR" if label.endswith(".0") else "MINOR"
+    else:
+        node.aspects = [a for a in node.aspects if a != "cm:versionable"]
     with store.tx():
         store.insert_node(node)
-        if versioned and not is_folder:
-            store.add_version(node, "1.0")
+        if label is not None:
+            store.add_version(node, label, version_comment)
+        propagate_timestamp(store, parent.id, user, node.modified_at)
     return node
 
 
@@ -261,8 +293,9 @@ def check_quota(store: Store, tenant: str, added: int, size: int) -> None:
 
 
 def next_label(label: str | None, major: bool) -> str:
+    """SerialVersionLabelPolicy: the first version is 1.0 (major) or 0.1 (minor); then 2.0 or 1.1."""
     if not label:
-        return "1.0"
+        return "1.0" if major else "0.1"
     hi, _, lo = label.partition(".")
     return f"{int(hi) + 1}.0" if major else f"{hi}.{int(lo or 0) + 1}"
 
@@ -273,19 +306,67 @@ def touch(store: Store, node: Node, user: str) -> None:
     node.modified_by = user
 
 
+def propagate_timestamp(store: Store, parent_id: str | None, user: str, child_modified: int | None) -> None:
+    """DbNodeServiceImpl#propagateTimeStamps: a child association change (create, delete, move in or out, rename)
+    touches the cm:auditable parent: cm:modified becomes now and cm:modifier the child's modifier (the caller;
+    for a child that is gone, the deleting user), unless the parent was modified after the child
+    (AuditableTransactionListener#processSingle, "Did another child get there first?"). `child_modified` is the
+    child's cm:modified, None for a child that has gone away. Restores do not propagate (restoreNode disables
+    the cm:auditable behaviour), and property or content changes are not child association changes."""
+    parent = store.get_node(parent_id) if parent_id else None
+    if parent is None or "cm:auditable" not in parent.aspects:
+        return
+    if child_modified is not None and parent.modified_at > child_modified:
+        return
+    touch(store, parent, user)
+    store.save_node(parent)
+
+
 def set_content(
-    store: Store, user: str, node: Node, blob: str, size: int, mime: str, *, major: bool, comment: str | None
+    store: Store, user: str, node: Node, blob: str, size: int, mime: str, *, major: bool | None, comment: str | None
 ) -> Node:
-    """New bytes: a versionable node gets its next label, any other node just has its content replaced."""
+    """NodesImpl#updateExistingFile: new bytes, and a new version when the node is versioned or the caller asked
+    for one (`major` given, i.e. `majorVersion` sent, or a comment: NodesImpl#shouldCreateVersionOnContentUpdate).
+    The version is MAJOR/MINOR as asked, else MAJOR for a node without a label and MINOR after one; a node that
+    was not versionable becomes so (NodesImpl#createVersion adds cm:versionable). cm:autoVersion=false on a
+    versioned node skips the version."""
     touch(store, node, user)
     node.blob, node.size, node.mime_type = blob, size, mime
+    versioned = node.is_versionable
+    wanted = versioned or major is not None or comment is not None
+    if versioned and node.props.get("cm:autoVersion") is False:
+        wanted = False
     with store.tx():
-        if node.is_versionable:
-            label = next_label(node.props.get("cm:versionLabel"), major)
+        if wanted:
+            current = node.props.get("cm:versionLabel") if versioned else None
+            is_major = major if major is not None else current is None
+            label = next_label(current, is_major)
+            if not versioned:
+                node.aspects = list(dict.fromkeys([*node.aspects, "cm:versionable"]))
             node.props["cm:versionLabel"] = label
-            node.props["cm:versionType"] = "MAJOR" if major else "MINOR"
+            node.props["cm:versionType"] = "MAJOR" if is_major else "MINOR"
             store.add_version(node, label, comment)
         store.save_node(node)
+    return node
+
+
+def revert_version(store: Store, user: str, node: Node, version: dict[str, Any], *, major: bool, comment: str | None) -> Node:
+    """NodeVersionsRelation#revertById: the version's content (and name) become current again, then a checkout and
+    check-in records them as a new version, MINOR unless `majorVersion` is true."""
+    rules.require(rules.can_write(store, user, node))
+    rules.check_unlocked_for(store, user, node)
+    if version["name"] != node.name:
+        other = store.child_by_name(node.parent_id or "", version["name"])
+        if other is not None and other.id != node.id:
+            raise rules.name_clash(version["name"])
+    with store.tx():
+        renamed = version["name"] != node.name
+        node.name = version["name"]
+        node.encoding = version["encoding"]
+        blob, size, mime = version["blob"], version["size"], version["mime_type"]
+        node = set_content(store, user, node, blob, size, mime, major=major, comment=comment)
+        if renamed:
+            propagate_timestamp(store, node.parent_id, user, node.modified_at)
     return node
 
 
@@ -293,6 +374,7 @@ def update_node(store: Store, user: str, node: Node, body: dict[str, Any]) -> No
     rules.require(rules.can_write(store, user, node))
     rules.check_unlocked_for(store, user, node)
     make_versionable = False
+    renamed = False
     with store.tx():
         if "name" in body and body["name"] != node.name:
             name = rules.check_name(body["name"])
@@ -300,11 +382,12 @@ def update_node(store: Store, user: str, node: Node, body: dict[str, Any]) -> No
             if other is not None and other.id != node.id:
                 raise rules.name_clash(name)
             node.name = name
+            renamed = True
         props = body.get("properties") or {}
         if not isinstance(props, dict):
             raise ApiError(400, "properties must be an object")
         for key, value in props.items():
-            if key in ("cm:versionLabel", "cm:lockOwner", "cm:lockType"):
+            if key in ("cm:versionLabel", "cm:lockOwner", "cm:lockType", "cm:owner") or key.startswith("sys:"):
                 raise ApiError(400, f"Property {key} cannot be set")
             if value is None:
                 node.props.pop(key, None)
@@ -329,6 +412,9 @@ def update_node(store: Store, user: str, node: Node, body: dict[str, Any]) -> No
             node.props["cm:versionType"] = "MAJOR"
             store.add_version(node, "1.0")
         store.save_node(node)
+        if renamed:
+            # NodesImpl#rename -> FileFolderService.rename moves the node within its parent (ALF-10884 in moveNode).
+            propagate_timestamp(store, node.parent_id, user, node.modified_at)
     return node
 
 
@@ -358,10 +444,13 @@ def _is_structural(store: Store, node: Node) -> bool:
 
 
 def move_node(store: Store, user: str, node: Node, target: Node, name: str | None) -> Node:
+    """FileFolderService.move=ACL_NODE.0.sys:base.DeleteNode,ACL_NODE.1.sys:base.CreateChildren: moving needs the
+    right to delete the node (so a SiteCollaborator moves only what it owns) and to add children to the target.
+    Both parents' modifiedAt move (DbNodeServiceImpl#moveNode propagates on the old and the new parent)."""
     if _is_structural(store, node):
         raise ApiError(403, "This node cannot be moved")
-    rules.require(rules.can_write(store, user, node))
-    rules.require(rules.can_write(store, user, target))
+    rules.require(rules.can_delete(store, user, node))
+    rules.require(rules.can_create_children(store, user, target))
     _check_subtree_unlocked(store, user, node)
     if not target.is_folder:
         raise ApiError(400, "Target parent is not a folder")
@@ -371,6 +460,7 @@ def move_node(store: Store, user: str, node: Node, target: Node, name: str | Non
     other = store.child_by_name(target.id, new_name)
     if other is not None and other.id != node.id:
         raise rules.name_clash(new_name)
+    old_parent = node.parent_id
     with store.tx():
         node.parent_id, node.name = target.id, new_name
         touch(store, node, user)
@@ -378,11 +468,14 @@ def move_node(store: Store, user: str, node: Node, target: Node, name: str | Non
             node.site_id = target.site_id
             store.set_site_id(store.descendant_ids(node.id), target.site_id)
         store.save_node(node)
+        if old_parent != target.id:
+            propagate_timestamp(store, old_parent, user, node.modified_at)
+        propagate_timestamp(store, target.id, user, node.modified_at)
     return node
 
 
 def copy_node(store: Store, user: str, node: Node, target: Node, name: str | None) -> Node:
-    rules.require(rules.can_write(store, user, target))
+    rules.require(rules.can_create_children(store, user, target))
     if node.is_folder and _is_within(store, target.id, node.id):
         raise ApiError(400, "Cannot copy a folder into itself")
     new_name = rules.check_name(name) if name else node.name
@@ -416,7 +509,7 @@ def _copy_one(store: Store, user: str, node: Node, target: Node, name: str) -> N
         blob=blob,
         size=node.size,
         mime=node.mime_type,
-        versioned=node.is_versionable,
+        version_major=True if node.is_versionable else None,
     )
 
 
@@ -428,7 +521,20 @@ def _copy_children(store: Store, user: str, src: Node, dst: Node) -> None:
             _copy_children(store, user, child, c)
 
 
+NO_OWNER = ""
+"""OwnableService.NO_OWNER: what sys:archivedOriginalOwner holds for a node that was not cm:ownable."""
+ORIGINAL_OWNER = "sys:archivedOriginalOwner"
+
+
 def delete_node(store: Store, user: str, node: Node, permanent: bool) -> None:
+    """NodesImpl#deleteNode, to the trashcan unless `permanent` (owner or admin only).
+
+    Archiving (DbNodeServiceImpl#archiveHierarchyImpl) records who deleted the node and makes that user its
+    owner (cm:ownable, cm:owner), keeping the original owner to give back on restore; it disables cm:auditable,
+    so the node's own modifiedAt stays. A PERSISTENT lock is a set of properties and goes to the trashcan with
+    the node; an EPHEMERAL one lives in the lock store under the old node reference and is gone. The parent's
+    modifiedAt moves (DbNodeServiceImpl#deleteNode propagates before archiving).
+    """
     if _is_structural(store, node):
         raise ApiError(403, "This node cannot be deleted")
     rules.require(rules.can_delete(store, user, node))
@@ -436,41 +542,61 @@ def delete_node(store: Store, user: str, node: Node, permanent: bool) -> None:
     below = store.descendant_ids(node.id)
     with store.tx():
         if permanent:
-            if not (rules.is_admin(user) or node.created_by == user):
-                raise ApiError(403, "Only the owner or an administrator can delete permanently")
+            if not (rules.is_admin(user) or rules.owner(node) == user):
+                raise ApiError(403, "Non-owner/non-admin cannot permanently delete", "framework.exception.PermissionDenied")
             store.delete_rows([node.id, *below])
-            return
-        node.state, node.archived_at, node.archived_by = ARCHIVED, store.clock.now_ms(), user
-        node.lock_owner = node.lock_type = node.lock_lifetime = None
-        node.lock_expires = None
-        store.save_node(node)
-        store.set_state(below, ARCHIVED_WITH_PARENT)
+        else:
+            original = rules.owner(node) if "cm:ownable" in node.aspects else NO_OWNER
+            node.props[ORIGINAL_OWNER] = original
+            node.props["cm:owner"] = user
+            node.aspects = list(dict.fromkeys([*node.aspects, "cm:ownable"]))
+            node.state, node.archived_at, node.archived_by = ARCHIVED, store.clock.now_ms(), user
+            if node.lock_lifetime == "EPHEMERAL":
+                node.lock_owner = node.lock_type = node.lock_lifetime = None
+                node.lock_expires = None
+            store.save_node(node)
+            store.set_state(below, ARCHIVED_WITH_PARENT)
+        propagate_timestamp(store, node.parent_id, user, None)
 
 
 def get_archived(store: Store, tenant: str, user: str, node_id: str) -> Node:
+    """A top-level trashcan item the caller may see: NodeArchiveServiceImpl#hasFullAccess allows the admin and the
+    user who deleted it (archivedBy) only; anyone else is refused (403)."""
     node = store.get_node(node_id, state=ARCHIVED)
     if node is None or node.tenant != tenant:
         raise not_found("deleted node", node_id)
-    if not (rules.is_admin(user) or node.archived_by == user or node.created_by == user):
-        raise ApiError(403, "Permission was denied")
+    if not (rules.is_admin(user) or node.archived_by == user):
+        raise ApiError(403, "Permission was denied", "framework.exception.PermissionDenied")
     return node
 
 
 def restore_node(store: Store, tenant: str, user: str, node_id: str, target_parent_id: str | None) -> Node:
+    """DeletedNodesImpl#restoreArchivedNode -> DbNodeServiceImpl#restoreNode.
+
+    Ownership goes back to what it was before the delete; a lock taken before the delete is still there. The
+    cm:auditable behaviour is off during a restore, so neither the node's nor the parent's modifiedAt moves.
+    """
     node = get_archived(store, tenant, user, node_id)
     parent_id = target_parent_id or node.parent_id
     parent = store.get_node(parent_id or "")
     if parent is None or parent.tenant != tenant:
-        raise ApiError(404, f"Restore target does not exist: {parent_id}")
-    rules.require(rules.can_write(store, user, parent))
+        raise ApiError(404, f"Invalid parent id {parent_id}", "framework.exception.EntityNotFound")
+    rules.require(rules.can_create_children(store, user, parent))
+    if not parent.is_folder:
+        raise ApiError(422, "Restore failed due to an integrity error", "framework.exception.IntegrityException")
     if store.child_by_name(parent.id, node.name) is not None:
-        raise rules.name_clash(node.name)
+        raise ApiError(409, "Name already exists in target", "framework.exception.ConstraintViolated")
     below = store.descendant_ids(node.id, state=ARCHIVED_WITH_PARENT)
     with store.tx():
         node.state, node.parent_id = LIVE, parent.id
         node.archived_at = None
         node.archived_by = None
-        touch(store, node, user)
+        original = node.props.pop(ORIGINAL_OWNER, NO_OWNER)
+        if original == NO_OWNER:
+            node.props.pop("cm:owner", None)
+            node.aspects = [a for a in node.aspects if a != "cm:ownable"]
+        else:
+            node.props["cm:owner"] = original
         if node.site_id != parent.site_id:
             node.site_id = parent.site_id
             store.set_site_id(below, parent.site_id)
@@ -509,11 +635,13 @@ def lock_node(store: Store, user: str, node: Node, body: dict[str, Any]) -> Node
 
 
 def unlock_node(store: Store, user: str, node: Node) -> Node:
+    """NodesImpl#unlock: 422 when the node is not locked; then the Unlock permission (`rules.can_unlock`: the lock
+    owner, the node's owner, a SiteManager, the admin), else 403."""
     rules.require(rules.can_read(store, user, node))
     if not rules.lock_active(node, store.clock.wall_ms()):
         raise ApiError(422, f"Cannot unlock node {node.id}: it is not locked", "framework.exception.IntegrityException")
-    if node.lock_owner != user and not rules.is_admin(user):
-        raise ApiError(403, "Only the lock owner or an administrator can unlock", "framework.exception.PermissionDenied")
+    if not rules.can_unlock(store, user, node):
+        raise ApiError(403, "Current user doesn't have permission to unlock this node", "framework.exception.PermissionDenied")
     node.lock_owner = node.lock_type = node.lock_lifetime = None
     node.lock_expires = None
     touch(store, node, user)

@@ -8,9 +8,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from emulator import repo
+from emulator import repo, rules
 from emulator.clock import fmt
-from emulator.context import api, authenticate, caller, json_body, ok, paging, resolve_tenant, state
+from emulator.context import Reply, api, authenticate, caller, json_body, ok, paging, state, user_domain
 from emulator.errors import ApiError, not_found
 from emulator.serialize import paged_slice
 from emulator.store import Store
@@ -20,7 +20,7 @@ CORE = "/alfresco/api/{tenant}/public/alfresco/versions/1"
 
 
 @api
-async def discovery(request: Request) -> Response:
+async def discovery(request: Request) -> Reply:
     authenticate(request)
     return ok(
         {
@@ -52,7 +52,7 @@ async def discovery(request: Request) -> Response:
 
 
 @api
-async def create_ticket(request: Request) -> Response:
+async def create_ticket(request: Request) -> Reply:
     body = await json_body(request)
     user, password = body.get("userId"), body.get("password")
     if not isinstance(user, str) or not isinstance(password, str):
@@ -61,12 +61,13 @@ async def create_ticket(request: Request) -> Response:
     record = store.get_user(user)
     if record is None or record["password"] != password:
         raise ApiError(403, "Login failed", "framework.exception.PermissionDenied")
-    resolve_tenant(state(request), request.path_params["tenant"], user)
+    # AuthenticationsImpl#createTicket checks the password only: the URL's tenant is checked on each call made
+    # with the ticket (PublicApiTenantAuthentication), so a ticket asked for at another network's URL is issued.
     return ok({"entry": {"id": store.create_ticket(user), "userId": user}}, 201)
 
 
 @api
-async def get_ticket(request: Request) -> Response:
+async def get_ticket(request: Request) -> Reply:
     _user, ticket = authenticate(request)
     if ticket is None:
         raise ApiError(404, "No ticket was used for this request")
@@ -74,7 +75,7 @@ async def get_ticket(request: Request) -> Response:
 
 
 @api
-async def delete_ticket(request: Request) -> Response:
+async def delete_ticket(request: Request) -> Reply:
     _, ticket = authenticate(request)
     if ticket is None:
         raise ApiError(404, "No ticket was used for this request")
@@ -93,17 +94,23 @@ def _person(store: Store, user_id: str) -> dict[str, Any]:
         "displayName": f"{u['first_name']} {u['last_name']}".strip(),
         "email": u["email"],
         "enabled": True,
-        "capabilities": {"isAdmin": u["id"] == "admin", "isGuest": False, "isMutable": True},
+        "capabilities": {"isAdmin": rules.is_admin(u["id"]), "isGuest": False, "isMutable": True},
     }
 
 
 def _person_id(request: Request, me: str) -> str:
+    """`-me-` or a person of the caller's own tenant: the people of another tenant do not exist for it (404)."""
     pid = request.path_params["personId"]
-    return me if pid == "-me-" else pid
+    if pid == "-me-":
+        return me
+    st = state(request)
+    if user_domain(st.mode, pid) != user_domain(st.mode, me):
+        raise not_found("person", pid)
+    return pid
 
 
 @api
-async def get_person(request: Request) -> Response:
+async def get_person(request: Request) -> Reply:
     c = caller(request)
     return ok({"entry": _person(state(request).store, _person_id(request, c.user))})
 
@@ -125,45 +132,42 @@ def _network_entry(store: Store, net: dict[str, Any], user: str, home: str | Non
 
 
 def _user_networks(request: Request, user: str) -> list[str]:
+    """A user is a member of one network: the tenant of its domain (PublicApiTenantAuthentication)."""
     st = state(request)
-    if st.mode == "onprem":
-        return ["-default-"]
-    return st.store.user_networks(user)
+    domain = user_domain(st.mode, user)
+    return [domain] if st.store.get_network(domain) is not None else []
 
 
 @api
-async def person_networks(request: Request) -> Response:
+async def person_networks(request: Request) -> Reply:
     c = caller(request)
     store = state(request).store
     user = _person_id(request, c.user)
-    if user != c.user and c.user != "admin":
+    if user != c.user and not rules.is_admin(c.user):
         raise ApiError(403, "Permission was denied")
-    home = (store.get_user(user) or {}).get("home_network") or c.tenant
     nets = [store.get_network(n) for n in _user_networks(request, user)]
-    entries = [_network_entry(store, n, user, home) for n in nets if n]
+    entries = [_network_entry(store, n, user, n["id"]) for n in nets if n]
     skip, max_items = paging(request)
     return ok(paged_slice(entries, skip, max_items))
 
 
-async def _one_network(request: Request, net_id: str) -> Response:
+async def _one_network(request: Request, net_id: str) -> Reply:
+    """Only the caller's own network can be read; any other id is unknown to them (404)."""
     c = caller(request)
     store = state(request).store
-    if net_id not in _user_networks(request, c.user) and c.user != "admin":
-        raise not_found("network", net_id)
-    net = store.get_network(net_id)
+    net = store.get_network(net_id) if net_id in _user_networks(request, c.user) else None
     if net is None:
         raise not_found("network", net_id)
-    home = (store.get_user(c.user) or {}).get("home_network") or c.tenant
-    return ok({"entry": _network_entry(store, net, c.user, home)})
+    return ok({"entry": _network_entry(store, net, c.user, net["id"])})
 
 
 @api
-async def get_network(request: Request) -> Response:
+async def get_network(request: Request) -> Reply:
     return await _one_network(request, request.path_params["networkId"])
 
 
 @api
-async def person_network(request: Request) -> Response:
+async def person_network(request: Request) -> Reply:
     return await _one_network(request, request.path_params["networkId"])
 
 
@@ -184,26 +188,26 @@ def _site_entry(site: dict[str, Any], role: str | None) -> dict[str, Any]:
 def _visible_site(store: Store, tenant: str, user: str, site_id: str) -> dict[str, Any]:
     site = store.get_site(tenant, site_id)
     role = store.site_role(tenant, site_id, user) if site else None
-    if site is None or (site["visibility"] == "PRIVATE" and role is None and user != "admin"):
+    if site is None or (site["visibility"] == "PRIVATE" and role is None and not rules.is_admin(user)):
         raise not_found("site", site_id)
     return site
 
 
 @api
-async def list_sites(request: Request) -> Response:
+async def list_sites(request: Request) -> Reply:
     c = caller(request)
     store = state(request).store
     entries = []
     for site in store.list_sites(c.tenant):
         role = store.site_role(c.tenant, site["id"], c.user)
-        if site["visibility"] != "PRIVATE" or role or c.user == "admin":
+        if site["visibility"] != "PRIVATE" or role or rules.is_admin(c.user):
             entries.append(_site_entry(site, role))
     skip, max_items = paging(request)
     return ok(paged_slice(entries, skip, max_items))
 
 
 @api
-async def get_site(request: Request) -> Response:
+async def get_site(request: Request) -> Reply:
     c = caller(request)
     store = state(request).store
     site = _visible_site(store, c.tenant, c.user, request.path_params["siteId"])
@@ -211,7 +215,7 @@ async def get_site(request: Request) -> Response:
 
 
 @api
-async def site_containers(request: Request) -> Response:
+async def site_containers(request: Request) -> Reply:
     c = caller(request)
     site = _visible_site(state(request).store, c.tenant, c.user, request.path_params["siteId"])
     skip, max_items = paging(request)
@@ -219,12 +223,48 @@ async def site_containers(request: Request) -> Response:
 
 
 @api
-async def site_container(request: Request) -> Response:
+async def site_container(request: Request) -> Reply:
     c = caller(request)
     site = _visible_site(state(request).store, c.tenant, c.user, request.path_params["siteId"])
     if request.path_params["containerId"] != "documentLibrary":
         raise not_found("container", request.path_params["containerId"])
     return ok({"entry": {"id": site["doclib_id"], "folderId": "documentLibrary"}})
+
+
+@api
+async def site_members(request: Request) -> Reply:
+    """GET sites/{siteId}/members: SiteMember entries {id, person, role} (SitesImpl#getSiteMembers), by user id."""
+    c = caller(request)
+    store = state(request).store
+    site = _visible_site(store, c.tenant, c.user, request.path_params["siteId"])
+    entries = [
+        {"id": user, "person": _person(store, user), "role": role, "isMemberOfGroup": False}
+        for user, role in store.site_members(c.tenant, site["id"])
+        if store.get_user(user) is not None
+    ]
+    skip, max_items = paging(request)
+    return ok(paged_slice(entries, skip, max_items))
+
+
+@api
+async def person_sites(request: Request) -> Reply:
+    """GET people/{personId}/sites: SiteRole entries {id, guid, role, site} (SitesImpl#getSites); another person's
+    sites are visible only where the caller may see the site, as for GET sites/{siteId}."""
+    c = caller(request)
+    store = state(request).store
+    person = _person_id(request, c.user)
+    if store.get_user(person) is None:
+        raise not_found("person", person)
+    entries = []
+    for site_id, role in store.user_sites(c.tenant, person):
+        site = store.get_site(c.tenant, site_id)
+        if site is None:
+            continue
+        member = store.site_role(c.tenant, site_id, c.user) is not None
+        if person == c.user or site["visibility"] != "PRIVATE" or member or rules.is_admin(c.user):
+            entries.append({"id": site_id, "guid": site["guid"], "role": role, "site": _site_entry(site, role)})
+    skip, max_items = paging(request)
+    return ok(paged_slice(entries, skip, max_items))
 
 
 def routes() -> list[Route]:
@@ -235,10 +275,12 @@ def routes() -> list[Route]:
         Route(f"{AUTH}/tickets/-me-", delete_ticket, methods=["DELETE"]),
         Route(f"{CORE}/people/{{personId}}", get_person, methods=["GET"]),
         Route(f"{CORE}/people/{{personId}}/networks", person_networks, methods=["GET"]),
+        Route(f"{CORE}/people/{{personId}}/sites", person_sites, methods=["GET"]),
         Route(f"{CORE}/people/{{personId}}/networks/{{networkId}}", person_network, methods=["GET"]),
         Route(f"{CORE}/networks/{{networkId}}", get_network, methods=["GET"]),
         Route(f"{CORE}/sites", list_sites, methods=["GET"]),
         Route(f"{CORE}/sites/{{siteId}}", get_site, methods=["GET"]),
+        Route(f"{CORE}/sites/{{siteId}}/members", site_members, methods=["GET"]),
         Route(f"{CORE}/sites/{{siteId}}/containers", site_containers, methods=["GET"]),
         Route(f"{CORE}/sites/{{siteId}}/containers/{{containerId}}", site_container, methods=["GET"]),
     ]

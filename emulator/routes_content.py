@@ -14,9 +14,9 @@ from starlette.routing import Route
 
 from emulator import repo, rules
 from emulator.clock import http_date
-from emulator.context import api, bool_param, caller, include_param, json_body, ok, paging, state
+from emulator.context import Reply, api, bool_param, caller, include_param, json_body, ok, paging, state
 from emulator.errors import ApiError, error_response
-from emulator.routes_nodes import find_version
+from emulator.routes_nodes import find_version, java_bool
 from emulator.serialize import node_entry, paged_slice
 from emulator.upload import stream_body
 
@@ -86,7 +86,7 @@ def serve_blob(request: Request, path: Path, size: int, mime: str, name: str, mo
 
 
 @api
-async def get_content(request: Request) -> Response:
+async def get_content(request: Request) -> Reply:
     c = caller(request)
     store = state(request).store
     node = repo.get_node(store, c.tenant, c.user, request.path_params["nodeId"])
@@ -98,7 +98,7 @@ async def get_content(request: Request) -> Response:
 
 
 @api
-async def get_version_content(request: Request) -> Response:
+async def get_version_content(request: Request) -> Reply:
     c = caller(request)
     store = state(request).store
     node = repo.get_node(store, c.tenant, c.user, request.path_params["nodeId"])
@@ -109,8 +109,10 @@ async def get_version_content(request: Request) -> Response:
 
 
 @api
-async def put_content(request: Request) -> Response:
-    """New content: checks first (so a refused write does not consume the body into a blob), then stream."""
+async def put_content(request: Request) -> Reply:
+    """NodesImpl#updateContent: new content (`name` renames first), checks before streaming so that a refused write
+    does not consume the body into a blob. `majorVersion` (Boolean.valueOf) and `comment` are what make a node
+    without versions versionable (`repo.set_content`): sending `majorVersion=false` is not the same as omitting it."""
     c = caller(request)
     store = state(request).store
     node = repo.get_node(store, c.tenant, c.user, request.path_params["nodeId"])
@@ -130,19 +132,24 @@ async def put_content(request: Request) -> Response:
         repo.check_quota(store, c.tenant, size - node.size, size)
         node = repo.get_node(store, c.tenant, c.user, node.id)
         rules.check_unlocked_for(store, c.user, node)
+        renamed = bool(new_name) and new_name != node.name
         if new_name:
             node.name = new_name
         mime = rules.guess_mime(node.name, request.headers.get("content-type"))
-        node = repo.set_content(
-            store,
-            c.user,
-            node,
-            blob,
-            size,
-            mime,
-            major=bool_param(request, "majorVersion"),
-            comment=request.query_params.get("comment"),
-        )
+        raw_major = request.query_params.get("majorVersion")
+        with store.tx():
+            node = repo.set_content(
+                store,
+                c.user,
+                node,
+                blob,
+                size,
+                mime,
+                major=None if raw_major is None else java_bool(raw_major),
+                comment=request.query_params.get("comment"),
+            )
+            if renamed:
+                repo.propagate_timestamp(store, node.parent_id, c.user, node.modified_at)
     except BaseException:
         store.blobs.discard(blob)
         raise
@@ -150,17 +157,19 @@ async def put_content(request: Request) -> Response:
 
 
 @api
-async def list_deleted(request: Request) -> Response:
+async def list_deleted(request: Request) -> Reply:
     c = caller(request)
     store = state(request).store
     include = include_param(request)
-    nodes = [n for n in store.archived(c.tenant) if rules.is_admin(c.user) or n.archived_by == c.user or n.created_by == c.user]
+    # NodeArchiveServiceImpl#listArchivedNodes: the admin sees the whole trashcan, anyone else only the items
+    # linked to them as the user who deleted them (cm:archiveUserLink).
+    nodes = store.archived(c.tenant, None if rules.is_admin(c.user) else c.user)
     skip, max_items = paging(request)
     return ok(paged_slice([node_entry(store, n, c.user, include) for n in nodes], skip, max_items))
 
 
 @api
-async def get_deleted(request: Request) -> Response:
+async def get_deleted(request: Request) -> Reply:
     c = caller(request)
     store = state(request).store
     node = repo.get_archived(store, c.tenant, c.user, request.path_params["nodeId"])
@@ -168,14 +177,27 @@ async def get_deleted(request: Request) -> Response:
 
 
 @api
-async def purge_deleted(request: Request) -> Response:
+async def get_deleted_content(request: Request) -> Reply:
+    """DeletedNodesImpl#getContent: a deleted file's bytes, to whoever may read the deleted node."""
+    c = caller(request)
+    store = state(request).store
+    node = repo.get_archived(store, c.tenant, c.user, request.path_params["nodeId"])
+    if node.is_folder or node.blob is None:
+        raise ApiError(400, f"Node {node.id} has no content")
+    return serve_blob(
+        request, store.blobs.path(node.blob), node.size, node.mime_type or rules.OCTET[0], node.name, node.modified_at
+    )
+
+
+@api
+async def purge_deleted(request: Request) -> Reply:
     c = caller(request)
     repo.purge(state(request).store, c.tenant, c.user, request.path_params["nodeId"])
     return Response(status_code=204)
 
 
 @api
-async def restore_deleted(request: Request) -> Response:
+async def restore_deleted(request: Request) -> Reply:
     c = caller(request)
     store = state(request).store
     body = await json_body(request)
@@ -197,4 +219,5 @@ def routes() -> list[Route]:
         Route(f"{d}/{{nodeId}}", get_deleted, methods=["GET"]),
         Route(f"{d}/{{nodeId}}", purge_deleted, methods=["DELETE"]),
         Route(f"{d}/{{nodeId}}/restore", restore_deleted, methods=["POST"]),
+        Route(f"{d}/{{nodeId}}/content", get_deleted_content, methods=["GET"]),
     ]

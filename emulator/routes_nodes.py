@@ -12,6 +12,7 @@ from starlette.routing import Route
 from emulator import repo, rules
 from emulator.context import (
     Caller,
+    Reply,
     api,
     bool_param,
     caller,
@@ -75,12 +76,12 @@ def _node(request: Request, c: Caller, *, key: str = "nodeId") -> Node:
     return repo.get_node(state(request).store, c.tenant, c.user, request.path_params[key])
 
 
-def _reply(store: Store, c: Caller, node: Node, request: Request, status: int = 200) -> Response:
+def _reply(store: Store, c: Caller, node: Node, request: Request, status: int = 200) -> Reply:
     return ok({"entry": node_entry(store, node, c.user, include_param(request), full=True)}, status)
 
 
 @api
-async def get_node(request: Request) -> Response:
+async def get_node(request: Request) -> Reply:
     c = caller(request)
     store = state(request).store
     node = _node(request, c)
@@ -91,7 +92,7 @@ async def get_node(request: Request) -> Response:
 
 
 @api
-async def update_node(request: Request) -> Response:
+async def update_node(request: Request) -> Reply:
     c = caller(request)
     store = state(request).store
     body = await json_body(request)
@@ -100,14 +101,14 @@ async def update_node(request: Request) -> Response:
 
 
 @api
-async def delete_node(request: Request) -> Response:
+async def delete_node(request: Request) -> Reply:
     c = caller(request)
     repo.delete_node(state(request).store, c.user, _node(request, c), bool_param(request, "permanent"))
     return Response(status_code=204)
 
 
 @api
-async def list_children(request: Request) -> Response:
+async def list_children(request: Request) -> Reply:
     c = caller(request)
     store = state(request).store
     parent = _node(request, c)
@@ -125,15 +126,33 @@ async def list_children(request: Request) -> Response:
         limit=max_items,
     )
     include = include_param(request)
-    return ok(paged([node_entry(store, n, c.user, include) for n in rows], skip, max_items, total))
+    body = paged([node_entry(store, n, c.user, include) for n in rows], skip, max_items, total)
+    if bool_param(request, "includeSource"):
+        # NodesImpl#listChildren: the parent as getFolderOrDocumentFullInfo makes it (properties and aspects).
+        body["list"]["source"] = node_entry(store, parent, c.user, set(), full=True)
+    return ok(body)
 
 
 def _props_from(fields: dict[str, Any]) -> dict[str, Any]:
+    """Form fields with a namespace prefix (`cm:title`) are properties (NodesImpl#upload, default case)."""
     return {k: v for k, v in fields.items() if ":" in k}
 
 
+def java_bool(raw: str | None) -> bool:
+    """Boolean.valueOf: "true" in any case is true, anything else (a typo included) is false, never an error."""
+    return raw is not None and raw.strip().lower() == "true"
+
+
+def _optional_bool(raw: str | None) -> bool | None:
+    return None if raw is None else java_bool(raw)
+
+
 @api
-async def create_child(request: Request) -> Response:
+async def create_child(request: Request) -> Reply:
+    """NodesImpl#createNode (JSON) or NodesImpl#upload (multipart).
+
+    JSON: `autoRename`, `majorVersion`, `versioningEnabled` and `comment` are query parameters; a cm:content node
+    made this way has no version unless one of them asks (`versioningEnabled=true` alone means MAJOR)."""
     c = caller(request)
     store = state(request).store
     parent = _node(request, c)
@@ -149,78 +168,94 @@ async def create_child(request: Request) -> Response:
     aspects = body.get("aspectNames") or []
     if not isinstance(props, dict) or not isinstance(aspects, list):
         raise ApiError(400, "properties must be an object and aspectNames a list")
+    query = request.query_params
+    major = _optional_bool(query.get("majorVersion"))
+    if query.get("versioningEnabled") is not None:
+        major = (major if major is not None else True) if java_bool(query.get("versioningEnabled")) else None
     with store.tx():
         target = repo.ensure_folders(store, c.user, parent, body.get("relativePath"))
-        if bool_param(request, "autoRename") and store.child_by_name(target.id, name):
+        if java_bool(query.get("autoRename")) and store.child_by_name(target.id, name):
             name = repo.auto_rename(store, target.id, name)
         node = repo.create_node(
-            store, c.user, target, name, node_type, props=props, aspects=aspects, versioned="cm:versionable" in aspects
+            store,
+            c.user,
+            target,
+            name,
+            node_type,
+            props=props,
+            aspects=aspects,
+            version_major=major,
+            version_comment=query.get("comment") or None,
         )
     return _reply(store, c, node, request, 201)
 
 
-def _flag(fields: dict[str, str], request: Request, name: str, default: bool) -> bool:
-    raw = fields.get(name, request.query_params.get(name))
-    if raw is None or raw == "":
-        return default
-    if raw.lower() not in ("true", "false"):
-        raise ApiError(400, f"Invalid boolean parameter {name}: {raw}")
-    return raw.lower() == "true"
-
-
-async def _upload(request: Request, c: Caller, parent: Node) -> Response:
-    """Multipart create: versioned by default; `overwrite` updates an existing file's content."""
+async def _upload(request: Request, c: Caller, parent: Node) -> Reply:
+    """NodesImpl#upload. Every option is a form field (the query string is not read: NodesImpl reads
+    `formData.getFields()` only). A new file is versioned by default: 1.0, or 0.1 with `majorVersion=false`, none
+    with `versioningEnabled=false`. An existing name is a 409 unless `autoRename` (a new name, NodesImpl#findUniqueName)
+    or `overwrite` of a versionable file (a new version of it); `overwrite` of a file without cm:versionable is a
+    409 too, and `overwrite` with `autoRename` a 400."""
     store = state(request).store
-    rules.require(rules.can_write(store, c.user, parent))
+    if not parent.is_folder:
+        raise ApiError(400, f"NodeId of folder is expected: {parent.id}")
+    rules.require(rules.can_create_children(store, c.user, parent))
     net = repo.network(store, c.tenant)
     up = await parse_multipart(request, store.blobs, net["size_limit"])
     try:
-        if up.blob is None:
-            raise ApiError(400, "Required parameter filedata is missing")
-        name = up.fields.get("name") or up.filename
+        fields = {k.lower(): v for k, v in up.fields.items()}
+        name = _text(fields.get("name")) or up.filename
+        if up.blob is None or not name:
+            raise ApiError(400, "Required parameters are missing")
         rules.check_name(name)
-        assert name is not None
-        node_type = up.fields.get("nodeType") or "cm:content"
-        major = _flag(up.fields, request, "majorVersion", False)
-        versioned = _flag(up.fields, request, "versioningEnabled", True)
-        overwrite = _flag(up.fields, request, "overwrite", False)
-        auto = _flag(up.fields, request, "autoRename", False)
+        node_type = _text(fields.get("nodetype")) or "cm:content"
+        if node_type == "cm:folder" or node_type.endswith(":folder"):
+            raise ApiError(400, f"Can only upload type of cm:content: {node_type}")
+        auto, overwrite = java_bool(fields.get("autorename")), java_bool(fields.get("overwrite"))
+        if auto and overwrite:
+            raise ApiError(400, "Both 'overwrite' and 'autoRename' should not be true when uploading a file")
+        major = _optional_bool(fields.get("majorversion"))
+        enabled = _text(fields.get("versioningenabled"))
+        versioning = enabled is None or enabled.lower() != "false"
+        comment = _text(fields.get("comment"))
         mime = rules.guess_mime(name, up.content_type)
         with store.tx():
-            target = repo.ensure_folders(store, c.user, parent, up.fields.get("relativePath"))
+            target = repo.ensure_folders(store, c.user, parent, _text(fields.get("relativepath")))
             existing = store.child_by_name(target.id, name)
-            if existing is not None and overwrite:
-                if existing.is_folder:
-                    raise rules.name_clash(name)
+            if existing is not None and auto:
+                name = repo.auto_rename(store, target.id, name)
+            elif existing is not None and overwrite and existing.is_versionable:
                 rules.require(rules.can_write(store, c.user, existing))
                 rules.check_unlocked_for(store, c.user, existing)
                 repo.check_quota(store, c.tenant, up.size - existing.size, up.size)
-                node = repo.set_content(
-                    store, c.user, existing, up.blob, up.size, mime, major=major, comment=up.fields.get("comment")
-                )
-            else:
-                if existing is not None and auto:
-                    name = repo.auto_rename(store, target.id, name)
-                repo.check_quota(store, c.tenant, up.size, up.size)
-                node = repo.create_node(
-                    store,
-                    c.user,
-                    target,
-                    name,
-                    node_type,
-                    props=_props_from(up.fields),
-                    blob=up.blob,
-                    size=up.size,
-                    mime=mime,
-                    versioned=versioned,
-                )
-                if versioned and up.fields.get("comment"):
-                    store.db.execute("UPDATE versions SET comment=? WHERE node_id=?", (up.fields["comment"], node.id))
+                node = repo.set_content(store, c.user, existing, up.blob, up.size, mime, major=major, comment=comment)
+                return _reply(store, c, node, request, 201)
+            elif existing is not None:
+                raise ApiError(409, f"{name} already exists.", "framework.exception.ConstraintViolated")
+            repo.check_quota(store, c.tenant, up.size, up.size)
+            node = repo.create_node(
+                store,
+                c.user,
+                target,
+                name,
+                node_type,
+                props=_props_from(up.fields),
+                blob=up.blob,
+                size=up.size,
+                mime=mime,
+                version_major=(True if major is None else major) if versioning else None,
+                version_comment=comment,
+            )
     except BaseException:
         if up.blob:
             store.blobs.discard(up.blob)
         raise
     return _reply(store, c, node, request, 201)
+
+
+def _text(value: str | None) -> str | None:
+    """NodesImpl#getStringOrNull: empty and the literal "null" are no value."""
+    return None if not value or value.lower() == "null" else value
 
 
 async def _target(request: Request, c: Caller) -> tuple[Node, Node, str | None]:
@@ -238,7 +273,7 @@ async def _target(request: Request, c: Caller) -> tuple[Node, Node, str | None]:
 
 
 @api
-async def move_node(request: Request) -> Response:
+async def move_node(request: Request) -> Reply:
     c = caller(request)
     store = state(request).store
     node, target, name = await _target(request, c)
@@ -246,7 +281,7 @@ async def move_node(request: Request) -> Response:
 
 
 @api
-async def copy_node(request: Request) -> Response:
+async def copy_node(request: Request) -> Reply:
     c = caller(request)
     store = state(request).store
     node, target, name = await _target(request, c)
@@ -254,7 +289,7 @@ async def copy_node(request: Request) -> Response:
 
 
 @api
-async def lock_node(request: Request) -> Response:
+async def lock_node(request: Request) -> Reply:
     c = caller(request)
     store = state(request).store
     body = await json_body(request)
@@ -262,14 +297,14 @@ async def lock_node(request: Request) -> Response:
 
 
 @api
-async def unlock_node(request: Request) -> Response:
+async def unlock_node(request: Request) -> Reply:
     c = caller(request)
     store = state(request).store
     return _reply(store, c, repo.unlock_node(store, c.user, _node(request, c)), request)
 
 
 @api
-async def list_versions(request: Request) -> Response:
+async def list_versions(request: Request) -> Reply:
     c = caller(request)
     store = state(request).store
     node = _node(request, c)
@@ -288,12 +323,27 @@ def find_version(store: Store, node: Node, label: str) -> dict[str, Any]:
 
 
 @api
-async def get_version(request: Request) -> Response:
+async def get_version(request: Request) -> Reply:
     c = caller(request)
     store = state(request).store
     node = _node(request, c)
     v = find_version(store, node, request.path_params["versionId"])
     return ok({"entry": version_entry(store, node, v)})
+
+
+@api
+async def revert_version(request: Request) -> Reply:
+    """POST .../versions/{versionId}/revert {majorVersion?, comment?}: NodeVersionsRelation#revertById."""
+    c = caller(request)
+    store = state(request).store
+    node = _node(request, c)
+    body = await json_body(request)
+    major, comment = body.get("majorVersion", False), body.get("comment")
+    if not isinstance(major, bool) or (comment is not None and not isinstance(comment, str)):
+        raise ApiError(400, "majorVersion must be a boolean and comment a string")
+    v = find_version(store, node, request.path_params["versionId"])
+    node = repo.revert_version(store, c.user, node, v, major=major, comment=comment)
+    return ok({"entry": version_entry(store, node, store.versions(node.id)[0])})
 
 
 def routes() -> list[Route]:
@@ -310,4 +360,5 @@ def routes() -> list[Route]:
         Route(f"{n}/unlock", unlock_node, methods=["POST"]),
         Route(f"{n}/versions", list_versions, methods=["GET"]),
         Route(f"{n}/versions/{{versionId}}", get_version, methods=["GET"]),
+        Route(f"{n}/versions/{{versionId}}/revert", revert_version, methods=["POST"]),
     ]

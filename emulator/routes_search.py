@@ -5,17 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import Route
 
 from emulator import rules
 from emulator.afts import compile_query
-from emulator.context import api, caller, json_body, ok, state
+from emulator.context import Payload, Reply, api, caller, json_body, state
 from emulator.errors import ApiError
 from emulator.serialize import node_entry, paged
+from emulator.store import Node
 
 SEARCH = "/alfresco/api/{tenant}/public/search/versions/1/search"
-SORT_FIELDS = {"cm:modified": "modified_at", "cm:created": "created_at", "cm:name": "name"}
+SORT_FIELDS = {"cm:modified": "modified_at", "cm:created": "created_at", "cm:name": "name", "cm:content.size": "size"}
 
 
 def _int(value: Any, name: str, default: int, minimum: int) -> int:
@@ -26,8 +26,44 @@ def _int(value: Any, name: str, default: int, minimum: int) -> int:
     return value
 
 
+def _strings(body: dict[str, Any], name: str) -> list[str]:
+    value = body.get(name) or []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ApiError(400, f"{name} must be a list of strings")
+    return value
+
+
+def _sort(hits: list[tuple[Node, float]], spec: Any) -> list[tuple[Node, float]]:
+    """`sort`: FIELD (cm:modified, cm:created, cm:name, cm:content.size), SCORE or DOCUMENT (index order), each
+    descending unless `ascending`. Without `sort`, relevance: by score, best first, ties in index order
+    (SearchMapper: the default sort is the score)."""
+    if spec is None:
+        return sorted(hits, key=lambda h: -h[1])
+    if not isinstance(spec, list) or not all(isinstance(s, dict) for s in spec):
+        raise ApiError(400, "sort must be a list of sort definitions")
+    ordered = list(hits)
+    for item in reversed(spec):
+        kind = str(item.get("type", "FIELD")).upper()
+        ascending = bool(item.get("ascending", False))
+        if kind == "SCORE":
+            ordered.sort(key=lambda h: h[1], reverse=not ascending)
+        elif kind == "DOCUMENT":
+            if not ascending:
+                ordered.reverse()
+        elif kind == "FIELD":
+            column = SORT_FIELDS.get(str(item.get("field", "")))
+            if column is None:
+                raise ApiError(400, f"Unsupported sort field: {item.get('field')}")
+            ordered.sort(key=lambda h, col=column: getattr(h[0], col), reverse=not ascending)
+        else:
+            raise ApiError(400, f"Unsupported sort type: {kind}")
+    return ordered
+
+
 @api
-async def search(request: Request) -> Response:
+async def search(request: Request) -> Reply:
+    """The query and every `filterQueries` entry must match (filters do not change the score); `include` and
+    `fields` of the body shape each entry as the same parameters of the core API do."""
     c = caller(request)
     st = state(request)
     store = st.store
@@ -40,30 +76,32 @@ async def search(request: Request) -> Response:
     page = body.get("paging") or {}
     max_items = _int(page.get("maxItems"), "maxItems", 100, 1)
     skip = _int(page.get("skipCount"), "skipCount", 0, 0)
-    include = {i for i in (body.get("include") or []) if isinstance(i, str)}
+    include = set(_strings(body, "include"))
+    fields = _strings(body, "fields")
+    filters = body.get("filterQueries") or []
+    if not isinstance(filters, list) or not all(isinstance(f, dict) and isinstance(f.get("query"), str) for f in filters):
+        raise ApiError(400, "filterQueries must be a list of {query}")
     now = store.clock.wall_ms()
-    pred, bounds = compile_query(store, query["query"], now)
+    main = compile_query(store, query["query"], now)
+    narrowing = [compile_query(store, f["query"], now) for f in filters]
+    bounds = main.bounds
+    for extra in narrowing:
+        bounds = bounds.narrow(extra.bounds)
     visible_before = now - st.search_lag_ms
-    hits = [
-        n
-        for n in store.nodes_modified_since(c.tenant, bounds.since, bounds.until, bounds.parent)
-        if (not st.search_lag_ms or n.changed_at <= visible_before)
-        and n.parent_id is not None
-        and pred(n)
-        and rules.can_read(store, c.user, n)
-    ]
-    sort = body.get("sort") or [{"field": "cm:modified", "ascending": True}]
-    for spec in reversed(sort):
-        col = SORT_FIELDS.get(spec.get("field", ""), "modified_at") if isinstance(spec, dict) else "modified_at"
-        hits.sort(
-            key=lambda n, col=col: getattr(n, col),
-            reverse=not (isinstance(spec, dict) and spec.get("ascending", False)),
-        )
+    hits: list[tuple[Node, float]] = []
+    for n in store.nodes_modified_since(c.tenant, bounds.since, bounds.until, bounds.parent):
+        if (st.search_lag_ms and n.changed_at > visible_before) or n.parent_id is None:
+            continue
+        score = main.query(n)
+        if score is None or any(f.query(n) is None for f in narrowing) or not rules.can_read(store, c.user, n):
+            continue
+        hits.append((n, score))
+    hits = _sort(hits, body.get("sort"))
     window = hits[skip : skip + max_items]
-    entries = [{**node_entry(store, n, c.user, include), "search": {"score": 1.0}} for n in window]
+    entries = [{**node_entry(store, n, c.user, include), "search": {"score": score}} for n, score in window]
     result = paged(entries, skip, max_items, len(hits))
     result["list"]["context"] = {"consistency": {"lastTxId": store.clock.wall_ms()}}
-    return ok(result)
+    return Payload(result, fields=fields, include=include)
 
 
 def routes() -> list[Route]:

@@ -12,7 +12,11 @@ from emulator.errors import ApiError
 from emulator.store import Node, Store
 
 ADMIN = "admin"
-WRITE_ROLES = {"SiteCollaborator", "SiteManager", "SiteContributor"}
+WRITE_ROLES = {"SiteCollaborator", "SiteManager"}
+"""Roles whose permission group includes Write on every node of the site (sitePermissionDefinitions.xml: SiteManager
+has full control, SiteCollaborator = Collaborator = Editor + Contributor). A SiteContributor only adds children
+and writes what it owns (permissionDefinitions.xml: "Contributor ... can modify via the owner permissions")."""
+CREATE_ROLES = {"SiteCollaborator", "SiteManager", "SiteContributor"}
 _BAD_NAME = re.compile(r'[*"<>\\/?:|]')
 
 
@@ -30,15 +34,31 @@ def name_clash(name: str) -> ApiError:
 
 
 def is_admin(user: str) -> bool:
-    return user == ADMIN
+    """The administrator of the caller's own domain: `admin` on-prem (the default domain), `admin@acme.com` for the
+    tenant acme.com (Alfresco names a tenant's administrator admin@<domain>). Tenants cannot be crossed (a call
+    to another network's URL is a 401, see `context.resolve_tenant`), so neither is an administrator elsewhere."""
+    name, at, domain = user.partition("@")
+    return name == ADMIN and (not at or ("@" not in domain and bool(domain)))
+
+
+def owner(node: Node) -> str:
+    """OwnableServiceImpl#getOwner: cm:owner when the node is cm:ownable (e.g. after it was deleted, see
+    `repo.delete_node`), else its creator."""
+    value = node.props.get("cm:owner")
+    return str(value) if value and "cm:ownable" in node.aspects else node.created_by
 
 
 def _role(store: Store, user: str, node: Node) -> str | None:
     return store.site_role(node.tenant, node.site_id, user) if node.site_id else None
 
 
+def is_site_manager(store: Store, user: str, node: Node) -> bool:
+    """SiteManager is the site's Coordinator (allowFullControl in sitePermissionDefinitions.xml)."""
+    return _role(store, user, node) == "SiteManager"
+
+
 def can_read(store: Store, user: str, node: Node) -> bool:
-    if is_admin(user) or node.created_by == user:
+    if is_admin(user) or owner(node) == user:
         return True
     if node.site_id:
         site = store.get_site(node.tenant, node.site_id)
@@ -47,21 +67,36 @@ def can_read(store: Store, user: str, node: Node) -> bool:
 
 
 def can_write(store: Store, user: str, node: Node) -> bool:
-    if is_admin(user):
+    """Write: admin, the owner (ROLE_OWNER has FullControl, permissionDefinitions.xml), or a site role with Write."""
+    if is_admin(user) or owner(node) == user:
         return True
     if node.site_id:
         return _role(store, user, node) in WRITE_ROLES
-    return node.created_by == user
+    return False
+
+
+def can_create_children(store: Store, user: str, folder: Node) -> bool:
+    """CreateChildren (AddChildren): Contributor and up, the folder's owner, admin."""
+    if is_admin(user) or owner(folder) == user:
+        return True
+    if folder.site_id:
+        return _role(store, user, folder) in CREATE_ROLES
+    return False
 
 
 def can_delete(store: Store, user: str, node: Node) -> bool:
-    """Managers delete anything in their site; collaborators and contributors only what they created."""
-    if is_admin(user):
+    """DeleteNode: SiteManager (Coordinator) anything in the site; anyone else only what they own (ROLE_OWNER),
+    because Collaborator and Contributor do not include Delete (permissionDefinitions.xml)."""
+    if is_admin(user) or owner(node) == user:
         return True
-    if node.site_id:
-        role = _role(store, user, node)
-        return role == "SiteManager" or (role in WRITE_ROLES and node.created_by == user)
-    return node.created_by == user
+    return is_site_manager(store, user, node)
+
+
+def can_unlock(store: Store, user: str, node: Node) -> bool:
+    """LockService.unlock=ACL_NODE.0.cm:lockable.Unlock (public-services-security-context.xml): Unlock is granted
+    to the lock owner (globalPermission ROLE_LOCK_OWNER), the node's owner (ROLE_OWNER: FullControl), a
+    Coordinator (SiteManager) and the administrator; a SiteCollaborator cannot break someone else's lock."""
+    return is_admin(user) or node.lock_owner == user or owner(node) == user or is_site_manager(store, user, node)
 
 
 def require(allowed: bool, what: str = "Permission was denied") -> None:

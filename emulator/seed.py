@@ -2,6 +2,15 @@
 
 Ids and bytes come from a seeded generator, so two fresh emulators hold identical ids and content, which
 lets tests and the demo name nodes in advance.
+
+Accounts are ordinary members, as on a real server, so that permission, lock and trashcan rules are exercised
+by users who are not administrators:
+- on-prem (default domain): `admin` (administrator), `sync` (the sync's account, SiteManager of engineering:
+  it must delete and move content other people created, which only a Coordinator may), `alice`
+  (SiteCollaborator), `carol` (SiteConsumer);
+- cloud (tenant acme.com, users are user@acme.com): `admin@acme.com` (the tenant's administrator, who made the
+  site), `sync@acme.com` (the sync's account, SiteCollaborator of partners), `bob@acme.com` (SiteCollaborator).
+Passwords are the part of the user name before the `@`.
 """
 
 from __future__ import annotations
@@ -64,9 +73,10 @@ def _text(rng: random.Random, title: str, lines: int) -> bytes:
 
 
 def _file(store: Store, ids: _Ids, parent: Node, name: str, data: bytes, user: str = "admin", **props: str) -> Node:
+    """Uploaded as a person would: versioned (1.0), like a multipart upload."""
     blob = store.blobs.write_bytes(data)
     return repo.create_node(
-        store, user, parent, name, "cm:content", props=props, blob=blob, size=len(data), versioned=True, node_id=ids()
+        store, user, parent, name, "cm:content", props=props, blob=blob, size=len(data), version_major=True, node_id=ids()
     )
 
 
@@ -74,18 +84,45 @@ def _folder(store: Store, ids: _Ids, parent: Node, name: str, user: str = "admin
     return repo.create_node(store, user, parent, name, "cm:folder", node_id=ids())
 
 
+ACCOUNTS: dict[str, list[tuple[str, str, str, str, str]]] = {
+    "onprem": [
+        ("admin", "Administrator", "", "admin@alfresco.com", "SiteManager"),
+        ("sync", "Sync", "Account", "sync@example.com", "SiteManager"),
+        ("alice", "Alice", "Adams", "alice@example.com", "SiteCollaborator"),
+        ("carol", "Carol", "Clark", "carol@example.com", "SiteConsumer"),
+    ],
+    "cloud": [
+        ("admin@acme.com", "Administrator", "", "admin@acme.com", "SiteManager"),
+        ("sync@acme.com", "Sync", "Account", "sync@acme.com", "SiteCollaborator"),
+        ("bob@acme.com", "Bob", "Brown", "bob@acme.com", "SiteCollaborator"),
+    ],
+}
+"""(user, first name, last name, email, role in the seed's site) per seed; the password is the name before @."""
+SEED_SITE = {"onprem": ("-default-", "engineering"), "cloud": ("acme.com", "partners")}
+
+
+def ensure_accounts(store: Store, name: str) -> None:
+    """Add the seed's accounts and site roles that a store lacks (one kept from an older emulator), so that a
+    persisted demo keeps working after the seeded accounts changed; existing users are left as they are."""
+    if name not in ACCOUNTS:
+        return
+    tenant, site = SEED_SITE[name]
+    if store.get_site(tenant, site) is None:
+        return
+    with store.tx():
+        for user, first, last, email, role in ACCOUNTS[name]:
+            if store.get_user(user) is None:
+                store.add_user(user, user.split("@")[0], first, last, email)
+            if role and store.site_role(tenant, site, user) is None:
+                store.set_site_role(tenant, site, user, role)
+
+
 def seed_onprem(store: Store) -> None:
     ids = _Ids("onprem")
     rng = random.Random("emulator-content:onprem")
     repo.make_tenant(store, "-default-", enabled=True, level="Enterprise", ids=[ids(), ids(), ids()])
-    store.add_user("admin", "admin", "Administrator", "", "admin@alfresco.com", "-default-")
-    store.add_user("alice", "alice", "Alice", "Adams", "alice@example.com", "-default-")
-    store.add_user("carol", "carol", "Carol", "Clark", "carol@example.com", "-default-")
-    for user in ("admin", "alice", "carol"):
-        store.add_member("-default-", user)
     doclib_id = repo.make_site(store, "-default-", "engineering", "Engineering", ids=[ids(), ids()])
-    for user, role in (("admin", "SiteManager"), ("alice", "SiteCollaborator"), ("carol", "SiteConsumer")):
-        store.set_site_role("-default-", "engineering", user, role)
+    ensure_accounts(store, "onprem")
     lib = store.get_node(doclib_id)
     assert lib is not None
     specs = _folder(store, ids, lib, "Specs")
@@ -135,20 +172,16 @@ def seed_cloud(store: Store) -> None:
     ids = _Ids("cloud")
     repo.make_tenant(store, "acme.com", enabled=True, level="Enterprise", ids=[ids(), ids(), ids()])
     repo.make_tenant(store, "free.example", enabled=False, level="Free", paid=False, ids=[ids(), ids(), ids()])
-    store.add_user("admin", "admin", "Administrator", "", "admin@acme.com", "acme.com")
-    store.add_user("bob@acme.com", "bob", "Bob", "Brown", "bob@acme.com", "acme.com")
-    for net, user in (("acme.com", "admin"), ("free.example", "admin"), ("acme.com", "bob@acme.com")):
-        store.add_member(net, user)
-    doclib_id = repo.make_site(store, "acme.com", "partners", "Partners", ids=[ids(), ids()])
-    for user, role in (("admin", "SiteManager"), ("bob@acme.com", "SiteCollaborator")):
-        store.set_site_role("acme.com", "partners", user, role)
+    doclib_id = repo.make_site(store, "acme.com", "partners", "Partners", ids=[ids(), ids()], creator="admin@acme.com")
+    ensure_accounts(store, "cloud")
     lib = store.get_node(doclib_id)
     assert lib is not None
-    _folder(store, ids, lib, "Shared")
+    _folder(store, ids, lib, "Shared", user="admin@acme.com")
 
 
 def apply(store: Store, name: str, mode: str) -> None:
-    """Seed an empty store; `none` still creates the tenant skeleton and the admin user."""
+    """Seed an empty store; `none` still creates the tenant skeleton and its administrator (`admin` on-prem,
+    `admin@acme.com` in the cloud)."""
     if name not in SEEDS:
         raise ValueError(f"unknown seed {name!r}; expected one of {SEEDS}")
     with store.tx():
@@ -157,7 +190,6 @@ def apply(store: Store, name: str, mode: str) -> None:
         elif name == "cloud":
             seed_cloud(store)
         else:
-            tenant = "-default-" if mode == "onprem" else "acme.com"
+            tenant, admin = ("-default-", "admin") if mode == "onprem" else ("acme.com", "admin@acme.com")
             repo.make_tenant(store, tenant, enabled=True, level="Enterprise")
-            store.add_user("admin", "admin", "Administrator", "", "admin@example.com", tenant)
-            store.add_member(tenant, "admin")
+            store.add_user(admin, "admin", "Administrator", "", "admin@example.com")

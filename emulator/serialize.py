@@ -28,7 +28,11 @@ def content_info(mime: str | None, size: int, encoding: str | None) -> dict[str,
 
 
 def properties(store: Store, node: Node) -> dict[str, Any]:
-    props = dict(node.props)
+    """NodesImpl#mapFromNodeProperties: sys: properties are never shown; person properties (cm:owner,
+    cm:lockOwner: nodes.personLookupProperties in public-rest-context.xml) come as {id, displayName}."""
+    props = {k: v for k, v in node.props.items() if not k.startswith("sys:")}
+    if "cm:owner" in props:
+        props["cm:owner"] = user_info(store, str(props["cm:owner"]))
     if rules.lock_active(node, store.clock.wall_ms()):
         props["cm:lockOwner"] = user_info(store, node.lock_owner or "")
         props["cm:lockType"] = "READ_ONLY_LOCK" if node.lock_type == "FULL" else "WRITE_LOCK"
@@ -63,8 +67,8 @@ def allowable_operations(store: Store, user: str, node: Node) -> list[str]:
         ops.append("delete")
     if rules.can_write(store, user, node):
         ops.append("update")
-        if node.is_folder:
-            ops.append("create")
+    if node.is_folder and rules.can_create_children(store, user, node):
+        ops.append("create")
     if rules.is_admin(user):
         ops.append("updatePermissions")
     return ops
@@ -83,8 +87,8 @@ def node_entry(store: Store, node: Node, user: str, include: set[str], *, full: 
         "createdAt": fmt(node.created_at),
         "createdByUser": user_info(store, node.created_by),
     }
-    if node.parent_id:
-        e["parentId"] = node.parent_id
+    if node.parent_id and node.state == 0:
+        e["parentId"] = node.parent_id  # DeletedNodesImpl#mapArchiveInfo: "Don't show parent id"
     if not node.is_folder:
         e["content"] = content_info(node.mime_type, node.size, node.encoding)
     if full or "aspectNames" in include:

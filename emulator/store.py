@@ -26,9 +26,7 @@ CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS networks(
   id TEXT PRIMARY KEY, is_enabled INT, subscription_level TEXT, storage_limit INT, size_limit INT,
   created_at INT, paid INT, root_id TEXT, sites_id TEXT, homes_id TEXT);
-CREATE TABLE IF NOT EXISTS users(
-  id TEXT PRIMARY KEY, password TEXT, first_name TEXT, last_name TEXT, email TEXT, home_network TEXT);
-CREATE TABLE IF NOT EXISTS network_members(network TEXT, user_id TEXT, PRIMARY KEY(network, user_id));
+CREATE TABLE IF NOT EXISTS users(id TEXT PRIMARY KEY, password TEXT, first_name TEXT, last_name TEXT, email TEXT);
 CREATE TABLE IF NOT EXISTS sites(
   tenant TEXT, id TEXT, guid TEXT, title TEXT, description TEXT, visibility TEXT, doclib_id TEXT,
   PRIMARY KEY(tenant, id));
@@ -185,7 +183,6 @@ class Store:
                 "meta",
                 "networks",
                 "users",
-                "network_members",
                 "sites",
                 "site_members",
                 "tickets",
@@ -203,26 +200,12 @@ class Store:
         self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
 
     # ---- users and tickets -----------------------------------------------------------------------
-    def add_user(
-        self,
-        user_id: str,
-        password: str,
-        first: str,
-        last: str = "",
-        email: str | None = None,
-        home_network: str | None = None,
-    ) -> None:
+    def add_user(self, user_id: str, password: str, first: str, last: str = "", email: str | None = None) -> None:
+        """Create or replace a user; which network it belongs to follows from its name (`context.user_domain`)."""
         self._display_names.pop(user_id, None)
         self.db.execute(
-            "INSERT OR REPLACE INTO users VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                user_id,
-                password,
-                first,
-                last,
-                email or (user_id if "@" in user_id else f"{user_id}@example.com"),
-                home_network,
-            ),
+            "INSERT OR REPLACE INTO users(id, password, first_name, last_name, email) VALUES (?, ?, ?, ?, ?)",
+            (user_id, password, first, last, email or (user_id if "@" in user_id else f"{user_id}@example.com")),
         )
 
     def get_user(self, user_id: str) -> dict[str, Any] | None:
@@ -270,12 +253,6 @@ class Store:
         for key, value in fields.items():
             self.db.execute(f"UPDATE networks SET {key}=? WHERE id=?", (value, net_id))
 
-    def add_member(self, net_id: str, user_id: str) -> None:
-        self.db.execute("INSERT OR IGNORE INTO network_members VALUES (?, ?)", (net_id, user_id))
-
-    def user_networks(self, user_id: str) -> list[str]:
-        return [r[0] for r in self.db.execute("SELECT network FROM network_members WHERE user_id=? ORDER BY network", (user_id,))]
-
     def usage(self, tenant: str) -> int:
         """Bytes held by a tenant: live and trashed current content (versions are not counted)."""
         return int(
@@ -304,6 +281,20 @@ class Store:
 
     def set_site_role(self, tenant: str, site_id: str, user_id: str, role: str) -> None:
         self.db.execute("INSERT OR REPLACE INTO site_members VALUES (?, ?, ?, ?)", (tenant, site_id, user_id, role))
+
+    def site_members(self, tenant: str, site_id: str) -> list[tuple[str, str]]:
+        """(user, role) of a site, by user id."""
+        rows = self.db.execute(
+            "SELECT user_id, role FROM site_members WHERE tenant=? AND site=? ORDER BY user_id", (tenant, site_id)
+        )
+        return [(r[0], r[1]) for r in rows]
+
+    def user_sites(self, tenant: str, user_id: str) -> list[tuple[str, str]]:
+        """(site, role) of a user in one tenant, by site id."""
+        rows = self.db.execute(
+            "SELECT site, role FROM site_members WHERE tenant=? AND user_id=? ORDER BY site", (tenant, user_id)
+        )
+        return [(r[0], r[1]) for r in rows]
 
     def site_role(self, tenant: str, site_id: str, user_id: str) -> str | None:
         row = self.db.execute(
@@ -370,14 +361,19 @@ class Store:
         self.db.executemany("DELETE FROM nodes WHERE id=?", [(i,) for i in ids])
         self.db.executemany("DELETE FROM versions WHERE node_id=?", [(i,) for i in ids])
 
-    def archived(self, tenant: str) -> list[Node]:
-        rows = self.db.execute("SELECT * FROM nodes WHERE tenant=? AND state=1 ORDER BY archived_at DESC, id", (tenant,))
+    def archived(self, tenant: str, archived_by: str | None = None) -> list[Node]:
+        """Top-level trashcan items, newest first; `archived_by` narrows them to one user's deletions."""
+        cond, args = "tenant=? AND state=1", [tenant]
+        if archived_by is not None:
+            cond += " AND archived_by=?"
+            args.append(archived_by)
+        rows = self.db.execute(f"SELECT * FROM nodes WHERE {cond} ORDER BY archived_at DESC, id", args)
         return [Node.from_row(r) for r in rows]
 
     def nodes_modified_since(
         self, tenant: str, since_ms: int | None, until_ms: int | None, parent_id: str | None = None
     ) -> list[Node]:
-        """Search candidates; each given bound narrows the scan through an index."""
+        """Search candidates in insertion order (the order of an index); each given bound narrows the scan."""
         cond, args = "tenant=? AND state=0", [tenant]
         if parent_id is not None:
             cond += " AND parent_id=?"
@@ -388,7 +384,7 @@ class Store:
         if until_ms is not None:
             cond += " AND modified_at<=?"
             args.append(until_ms)
-        return [Node.from_row(r) for r in self.db.execute(f"SELECT * FROM nodes WHERE {cond}", args)]
+        return [Node.from_row(r) for r in self.db.execute(f"SELECT * FROM nodes WHERE {cond} ORDER BY rowid", args)]
 
     def count_nodes(self) -> int:
         return int(self.db.execute("SELECT COUNT(*) FROM nodes").fetchone()[0])

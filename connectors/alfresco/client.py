@@ -33,8 +33,10 @@ from connectors.errors import InvalidRequestError, TechnicalReport
 NODE_INCLUDE = "isLocked,path"
 """Single-node answers carry properties and aspects already; add what they leave out."""
 LIST_INCLUDE = "properties,aspectNames,isLocked,path"
-LIST_FIELDS = "id,name,nodeType,isFolder,isFile,parentId,modifiedAt,content,createdByUser,modifiedByUser"
-"""Listings are the bulk of the traffic: ask only for what `parse_node` reads (include adds the rest)."""
+LIST_FIELDS = "id,name,isFolder,parentId,modifiedAt,content,createdByUser,modifiedByUser"
+"""Listings are the bulk of the traffic: ask only for the top-level fields `parse_node` reads; the `include`d ones
+(properties, aspectNames, isLocked, path) come in addition. Alfresco returns nothing else, so a field `parse_node`
+starts to read must be added here (tests/connectors/test_alfresco_emulator.py compares with a full GET)."""
 SEARCH_INCLUDE = ["properties", "aspectNames", "isLocked", "path"]
 NODE_REF_PREFIX = "workspace://SpacesStore/"
 LOCK_BODY = {"type": "ALLOW_OWNER_CHANGES", "lifetime": "PERSISTENT", "timeToExpire": 0}
@@ -306,12 +308,16 @@ class AlfrescoRepository:
         return self._node(document)
 
     async def update_content(self, node_id: str, content: AsyncIterable[bytes], *, major: bool = False) -> Node:
+        """New bytes. `majorVersion` is sent only for a major version: Alfresco reads its presence, not its value, as
+        a request for a version (NodesImpl#shouldCreateVersionOnContentUpdate), so `majorVersion=false` would make
+        a node without versions versionable at 0.1. Omitted, a versioned node gets its next minor version and any
+        other node just new bytes; the engine makes a node versionable itself when it must keep the old bytes."""
         document = await self._http.call(
             "update content",
             "PUT",
             Api.CORE,
             f"nodes/{_segment(node_id)}/content",
-            params={"majorVersion": "true" if major else "false"},
+            params={"majorVersion": "true"} if major else None,
             content=_passthrough(content),
             headers={"Content-Type": "application/octet-stream"},
             replayable=False,

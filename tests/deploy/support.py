@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from ecsync.processes import Child
+from ecsync.processes import SYNC_ACCOUNTS, Child
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -75,14 +75,15 @@ def save_blocks(api_url: str, onprem_url: str, cloud_url: str) -> None:
 
     from connectors.blocks import AlfrescoConnection
 
+    onprem, cloud = SYNC_ACCOUNTS["onprem"], SYNC_ACCOUNTS["cloud"]
     with temporary_settings({PREFECT_API_URL: api_url}):
-        AlfrescoConnection(base_url=onprem_url, username="admin", password="admin", read_timeout=30).save(
+        AlfrescoConnection(base_url=onprem_url, username=onprem.user, password=onprem.password, read_timeout=30).save(
             "onprem", overwrite=True
         )
         AlfrescoConnection(
             base_url=cloud_url,
-            username="admin",
-            password="admin",
+            username=cloud.user,
+            password=cloud.password,
             tenant="acme.com",
             read_timeout=30,
             web_url_template=CLOUD_WEB_URL_TEMPLATE,
@@ -93,11 +94,13 @@ def save_blocks(api_url: str, onprem_url: str, cloud_url: str) -> None:
 
 
 class Rest:
-    """Alfresco REST calls a person's client would make (setting up content, checking results)."""
+    """Alfresco REST calls a person's client would make (setting up content, checking results), as the sync's own
+    account of that side (see tests/flows/conftest.py `Api`)."""
 
     def __init__(self, base_url: str, tenant: str) -> None:
         base = f"{base_url}/alfresco/api/{tenant}/public/alfresco/versions/1"
-        self.client = httpx.Client(base_url=base, auth=("admin", "admin"), timeout=30)
+        account = SYNC_ACCOUNTS["onprem" if tenant == "-default-" else "cloud"]
+        self.client = httpx.Client(base_url=base, auth=(account.user, account.password), timeout=30)
 
     def by_path(self, site: str, path: str) -> dict:
         library = self.client.get(f"/sites/{site}/containers/documentLibrary")

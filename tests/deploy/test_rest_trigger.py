@@ -17,7 +17,7 @@ import pytest
 
 from deployments.serve import SERVED_NAME
 from deployments.trigger import PrefectApi, RunRefused, state_of
-from ecsync.processes import Child, start_emulator, start_prefect_server
+from ecsync.processes import SYNC_ACCOUNTS, Child, start_emulator, start_prefect_server
 from tests.deploy.support import CLOUD_WEB_URL_TEMPLATE, PROJECT_ROOT, Rest, clean_env, spawn
 
 
@@ -41,11 +41,13 @@ def served(tmp_path: Path) -> Iterator[dict[str, object]]:
             PREFECT_RUNNER_POLL_FREQUENCY="1",
         )
         # The README's command for saving the connection blocks, passwords from the environment.
-        register = [sys.executable, "-m", "ecsync", "register-blocks", "--onprem-url", onprem.url]
-        register += ["--cloud-url", cloud.url, "--cloud-network", "acme.com", "--web-url-template", CLOUD_WEB_URL_TEMPLATE]
+        on, off = SYNC_ACCOUNTS["onprem"], SYNC_ACCOUNTS["cloud"]
+        register = [sys.executable, "-m", "ecsync", "register-blocks", "--onprem-url", onprem.url, "--onprem-user", on.user]
+        register += ["--cloud-url", cloud.url, "--cloud-user", off.user, "--cloud-network", "acme.com"]
+        register += ["--web-url-template", CLOUD_WEB_URL_TEMPLATE]
         result = subprocess.run(
             register,
-            env={**env, "ECSYNC_ONPREM_PASSWORD": "admin", "ECSYNC_CLOUD_PASSWORD": "admin"},
+            env={**env, "ECSYNC_ONPREM_PASSWORD": on.password, "ECSYNC_CLOUD_PASSWORD": off.password},
             cwd=PROJECT_ROOT,
             capture_output=True,
             text=True,

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from emulator.store import Store
-from tests.emulator.conftest import CORE, Emu, basic, child, doclib, upload
+from tests.emulator.conftest import CORE, Emu, basic, child, core, doclib, upload
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -33,6 +33,26 @@ async def test_restart_over_same_data_dir(tmp_path: Path) -> None:
     e = (await c2.get(f"{CORE}/nodes/{node_id}", params={"include": "isLocked"})).json()["entry"]
     assert e["isLocked"] is True
     assert (await c2.get(f"{CORE}/nodes/{lib}/children")).json()["list"]["pagination"]["totalItems"] == 8
+    await second.close()
+    second.store.close()
+
+
+async def test_a_kept_store_gets_the_seeds_accounts_it_lacks(tmp_path: Path) -> None:
+    """A data folder from an emulator whose seed had no sync account (the demo keeps its data) gains the seeded
+    accounts and site roles on start; users it has are left alone."""
+    first = Emu(Store(tmp_path), "cloud")
+    first.store.db.execute("DELETE FROM users WHERE id='sync@acme.com'")
+    first.store.db.execute("DELETE FROM site_members WHERE user_id='sync@acme.com'")
+    first.store.add_user("bob@acme.com", "changed", "Bob")
+    assert (await first.client("sync@acme.com", "sync").get(f"{core('acme.com')}/people/-me-")).status_code == 401
+    await first.close()
+    first.store.close()
+
+    second = Emu(Store(tmp_path), "cloud")
+    sync = second.client("sync@acme.com", "sync")
+    sites = (await sync.get(f"{core('acme.com')}/people/-me-/sites")).json()["list"]["entries"]
+    assert [(e["entry"]["id"], e["entry"]["role"]) for e in sites] == [("partners", "SiteCollaborator")]
+    assert (await second.client("bob@acme.com", "changed").get(f"{core('acme.com')}/people/-me-")).status_code == 200
     await second.close()
     second.store.close()
 

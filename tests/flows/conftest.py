@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from ecsync.processes import Child, start_emulator, start_prefect_server
+from ecsync.processes import SYNC_ACCOUNTS, Child, start_emulator, start_prefect_server
 from flows import settings as settings_module
 from tests.support.prefect_api import using_server
 
@@ -40,17 +40,23 @@ def emulators(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Ch
 
 @pytest.fixture(scope="session")
 def connections(prefect_server: Child, emulators: dict[str, Child]) -> dict[str, str]:
-    """Connection blocks for both emulators, saved on the real server as users would."""
+    """Connection blocks for both emulators, saved on the real server as users would, with the sync's ordinary
+    accounts (ecsync.processes.SYNC_ACCOUNTS), not an administrator."""
     from connectors.blocks import AlfrescoConnection
 
+    onprem_account, cloud_account = SYNC_ACCOUNTS["onprem"], SYNC_ACCOUNTS["cloud"]
     onprem = AlfrescoConnection(
-        base_url=emulators["onprem"].url, username="admin", password="admin", tenant="-default-", read_timeout=30
+        base_url=emulators["onprem"].url,
+        username=onprem_account.user,
+        password=onprem_account.password,
+        tenant="-default-",
+        read_timeout=30,
     )
     onprem.save("onprem", overwrite=True)
     cloud = AlfrescoConnection(
         base_url=emulators["cloud"].url,
-        username="admin",
-        password="admin",
+        username=cloud_account.user,
+        password=cloud_account.password,
         tenant="acme.com",
         read_timeout=30,
         web_url_template="{base_url}/{network}/share/page/site/{site}/document-details?nodeRef=workspace://SpacesStore/{id}",
@@ -71,9 +77,13 @@ def database_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[st
 
 
 class Api:
-    """Direct REST calls to an emulator, as a person editing in Share would make them."""
+    """Direct REST calls to an emulator, as a person editing in Share would make them.
 
-    def __init__(self, base_url: str, tenant: str, user: str = "admin", password: str = "admin") -> None:
+    The `onprem_api` and `cloud_api` fixtures act as the sync's own accounts: in Hybrid Sync the cloud account is
+    the person's own, and on-prem the sync acts for the person who set it up. Someone else is an explicit other
+    account (alice on-prem, bob@acme.com in the cloud)."""
+
+    def __init__(self, base_url: str, tenant: str, user: str, password: str) -> None:
         self.base = f"{base_url}/alfresco/api/{tenant}/public/alfresco/versions/1"
         self.client = httpx.AsyncClient(auth=(user, password), timeout=30)
 
@@ -218,13 +228,13 @@ async def make_pair(onprem_api: Api, cloud_api: Api, layout: dict[str, bytes | N
 
 @pytest.fixture()
 async def onprem_api(emulators: dict[str, Child]) -> AsyncIterator[Api]:
-    api = Api(emulators["onprem"].url, "-default-")
+    api = Api(emulators["onprem"].url, "-default-", SYNC_ACCOUNTS["onprem"].user, SYNC_ACCOUNTS["onprem"].password)
     yield api
     await api.aclose()
 
 
 @pytest.fixture()
 async def cloud_api(emulators: dict[str, Child]) -> AsyncIterator[Api]:
-    api = Api(emulators["cloud"].url, "acme.com")
+    api = Api(emulators["cloud"].url, "acme.com", SYNC_ACCOUNTS["cloud"].user, SYNC_ACCOUNTS["cloud"].password)
     yield api
     await api.aclose()

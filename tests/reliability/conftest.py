@@ -12,9 +12,10 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
-from ecsync.processes import Child, start_emulator, start_prefect_server
+from ecsync.processes import SYNC_ACCOUNTS, Account, Child, start_emulator, start_prefect_server
 from flows import settings as settings_module
 from tests.flows.conftest import cloud_api, onprem_api  # noqa: F401  (re-exported fixtures)
 from tests.support.prefect_api import using_server
@@ -45,35 +46,71 @@ def emulators(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Ch
     cloud.stop()
 
 
-def save_connections(
-    emulators: dict[str, Child], *, user: str = "admin", password: str = "admin", suffix: str = ""
-) -> dict[str, str]:
-    """Connection blocks for both emulators on the suite's server; returns their names."""
+SITES = {"onprem": "engineering", "cloud": "partners"}
+
+
+def cloud_user(name: str) -> str:
+    """The cloud account of a name: a member of network acme.com is name@acme.com (a user's tenant is its domain)."""
+    return name if "@" in name else f"{name}@acme.com"
+
+
+def accounts(user: str | None = None, password: str | None = None) -> dict[str, Account]:
+    """The sync's ordinary accounts, or `user` on both sides (in the cloud as user@acme.com); `password` replaces
+    the password of either."""
+    if user is None:
+        return {side: Account(a.user, password or a.password) for side, a in SYNC_ACCOUNTS.items()}
+    assert password is not None, "a named account needs its password"
+    return {"onprem": Account(user, password), "cloud": Account(cloud_user(user), password)}
+
+
+async def create_accounts(emulators: dict[str, Child], user: str, password: str, roles: dict[str, str]) -> dict[str, Account]:
+    """`user` on both emulators (in the cloud as user@acme.com) with a role in each side's site; an existing user
+    gets the new password and role."""
+    made = accounts(user, password)
+    async with httpx.AsyncClient(timeout=10) as client:
+        for side, role in roles.items():
+            body = {"id": made[side].user, "password": password, "sites": {SITES[side]: role}}
+            response = await client.post(f"{emulators[side].url}/_emulator/users", json=body)
+            assert response.status_code == 201, response.text
+    return made
+
+
+def _blocks(emulators: dict[str, Child], chosen: dict[str, Account], suffix: str) -> tuple[dict[str, str], list[object]]:
     from connectors.blocks import AlfrescoConnection
 
     names = {"onprem": f"onprem{suffix}", "cloud": f"cloud{suffix}"}
-    AlfrescoConnection(
-        base_url=emulators["onprem"].url, username=user, password=password, tenant="-default-", read_timeout=30
-    ).save(names["onprem"], overwrite=True)
-    AlfrescoConnection(
-        base_url=emulators["cloud"].url, username=user, password=password, tenant="acme.com", read_timeout=30
-    ).save(names["cloud"], overwrite=True)
+    tenants = {"onprem": "-default-", "cloud": "acme.com"}
+    blocks: list[object] = [
+        AlfrescoConnection(
+            base_url=emulators[side].url,
+            username=chosen[side].user,
+            password=chosen[side].password,
+            tenant=tenants[side],
+            read_timeout=30,
+        )
+        for side in ("onprem", "cloud")
+    ]
+    return names, blocks
+
+
+def save_connections(
+    emulators: dict[str, Child], *, user: str | None = None, password: str | None = None, suffix: str = ""
+) -> dict[str, str]:
+    """Connection blocks for both emulators on the suite's server (the sync's accounts unless `user` is given, see
+    `accounts`); returns their names."""
+    names, blocks = _blocks(emulators, accounts(user, password), suffix)
+    for side, block in zip(("onprem", "cloud"), blocks, strict=True):
+        block.save(names[side], overwrite=True)  # type: ignore[attr-defined]
     return names
 
 
 async def asave_connections(
-    emulators: dict[str, Child], *, user: str = "admin", password: str = "admin", suffix: str = ""
+    emulators: dict[str, Child], *, user: str | None = None, password: str | None = None, suffix: str = ""
 ) -> dict[str, str]:
     """`save_connections` for async tests (a block's `save` only returns a coroutine inside an event loop)."""
-    from connectors.blocks import AlfrescoConnection
-
-    names = {"onprem": f"onprem{suffix}", "cloud": f"cloud{suffix}"}
-    await AlfrescoConnection(
-        base_url=emulators["onprem"].url, username=user, password=password, tenant="-default-", read_timeout=30
-    ).asave(names["onprem"], overwrite=True)
-    await AlfrescoConnection(
-        base_url=emulators["cloud"].url, username=user, password=password, tenant="acme.com", read_timeout=30
-    ).asave(names["cloud"], overwrite=True)
+    names, blocks = _blocks(emulators, accounts(user, password), suffix)
+    for side, block in zip(("onprem", "cloud"), blocks, strict=True):
+        await block.asave(names[side], overwrite=True)  # type: ignore[attr-defined]
     return names
 
 

@@ -15,7 +15,7 @@ from flows.reconcile import reconcile
 from flows.sync_to_cloud import sync_to_cloud
 from models import store
 from tests.flows.conftest import make_pair
-from tests.reliability.conftest import asave_connections
+from tests.reliability.conftest import asave_connections, create_accounts
 from tests.reliability.support import cloud_root, snapshot
 
 GOOD = {
@@ -104,13 +104,7 @@ async def test_full_quota_fails_the_member_with_its_code(connections, database_u
 async def test_a_consumer_account_gets_access_denied(prefect_server, emulators, database_url, onprem_api, cloud_api):
     """The cloud account may only read the target site: uploads fail TARGET_NODE_ACCESS_DENIED, on-prem is untouched."""
     user, password = f"reader{uuid.uuid4().hex[:6]}", uuid.uuid4().hex
-    async with httpx.AsyncClient(timeout=10) as client:
-        for side, site in (("onprem", "engineering"), ("cloud", "partners")):
-            made = await client.post(
-                f"{emulators[side].url}/_emulator/users",
-                json={"id": user, "password": password, "sites": {site: "SiteManager" if side == "onprem" else "SiteConsumer"}},
-            )
-            assert made.status_code == 201, made.text
+    await create_accounts(emulators, user, password, {"onprem": "SiteManager", "cloud": "SiteConsumer"})
     names = await asave_connections(emulators, user=user, password=password, suffix="-consumer")
     pair = await make_pair(onprem_api, cloud_api, {"a.txt": b"a"})
     before = await snapshot(onprem_api, pair.onprem_folder["id"])

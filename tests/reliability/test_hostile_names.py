@@ -20,7 +20,7 @@ from flows.reconcile import reconcile
 from flows.sync_to_cloud import sync_to_cloud
 from models import store
 from tests.flows.conftest import make_pair
-from tests.reliability.conftest import asave_connections
+from tests.reliability.conftest import asave_connections, cloud_user, create_accounts
 from tests.reliability.support import cloud_root, snapshot
 
 LONGEST = "n" * 251 + ".txt"
@@ -131,12 +131,7 @@ async def test_an_expired_ticket_is_renewed_once_then_reported(prefect_server, e
 
     user, password = f"tick{uuid.uuid4().hex[:6]}", f"pw-{uuid.uuid4().hex[:8]}"
     cloud_url = emulators["cloud"].url
-    async with httpx.AsyncClient(timeout=10) as client:
-        for side, site in (("onprem", "engineering"), ("cloud", "partners")):
-            made = await client.post(
-                f"{emulators[side].url}/_emulator/users", json={"id": user, "password": password, "sites": {site: "SiteManager"}}
-            )
-            assert made.status_code == 201, made.text
+    await create_accounts(emulators, user, password, {"onprem": "SiteManager", "cloud": "SiteCollaborator"})
     names = await asave_connections(emulators, user=user, password=password, suffix=f"-{user}")
     kwargs = {"onprem_connection": names["onprem"], "cloud_connection": names["cloud"]}
     pair = await make_pair(onprem_api, cloud_api, {"t1.txt": b"one", "t2.txt": b"two"})
@@ -161,7 +156,7 @@ async def test_an_expired_ticket_is_renewed_once_then_reported(prefect_server, e
             if new_password is not None:
                 changed = await client.post(
                     f"{cloud_url}/_emulator/users",
-                    json={"id": user, "password": new_password, "sites": {"partners": "SiteManager"}},
+                    json={"id": cloud_user(user), "password": new_password, "sites": {"partners": "SiteCollaborator"}},
                 )
                 assert changed.status_code == 201, changed.text
             gone = await client.delete(

@@ -8,14 +8,13 @@ import sqlite3
 import uuid
 from pathlib import Path
 
-import httpx
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags, LogFilter, LogFilterFlowRunId
 
 from flows.reconcile import reconcile
 from flows.sync_to_cloud import sync_to_cloud
 from tests.flows.conftest import make_pair
-from tests.reliability.conftest import asave_connections
+from tests.reliability.conftest import asave_connections, create_accounts
 from tests.reliability.support import cloud_root, snapshot
 
 
@@ -50,12 +49,7 @@ def scan_bytes(label: str, data: bytes, needles: list[bytes]) -> list[str]:
 
 async def test_a_password_never_leaks(prefect_server, emulators, database_url, onprem_api, cloud_api):
     user, password = f"sync{uuid.uuid4().hex[:6]}", f"pw-{uuid.uuid4().hex}"
-    async with httpx.AsyncClient(timeout=10) as client:
-        for side, site in (("onprem", "engineering"), ("cloud", "partners")):
-            made = await client.post(
-                f"{emulators[side].url}/_emulator/users", json={"id": user, "password": password, "sites": {site: "SiteManager"}}
-            )
-            assert made.status_code == 201, made.text
+    await create_accounts(emulators, user, password, {"onprem": "SiteManager", "cloud": "SiteCollaborator"})
     names = await asave_connections(emulators, user=user, password=password, suffix="-secret")
     pair = await make_pair(onprem_api, cloud_api, {"s.txt": b"secret test", "sub": None, "sub/t.txt": b"t"})
     kwargs = {"onprem_connection": names["onprem"], "cloud_connection": names["cloud"]}

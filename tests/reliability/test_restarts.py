@@ -26,7 +26,7 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags, LogFilter, LogFilterFlowRunId
 
-from ecsync.processes import Child, free_port, start_emulator, start_prefect_server
+from ecsync.processes import SYNC_ACCOUNTS, Child, free_port, start_emulator, start_prefect_server
 from flows import settings as settings_module
 from flows.reconcile import reconcile
 from flows.sync_to_cloud import sync_to_cloud
@@ -128,7 +128,7 @@ async def test_cloud_emulator_restarted_mid_upload(
     rng = random.Random(seed)
     model = restart_layout(rng, 24)
     names = await asave_connections({"onprem": emulators["onprem"], "cloud": own_cloud.child}, suffix="-restart")
-    cloud_api = Api(own_cloud.child.url, "acme.com")
+    cloud_api = Api(own_cloud.child.url, "acme.com", SYNC_ACCOUNTS["cloud"].user, SYNC_ACCOUNTS["cloud"].password)
     try:
         pair = await make_pair(onprem_api, cloud_api, model)
         await cloud_api.faults(UPLOAD_LATENCY)

@@ -113,5 +113,12 @@ class InvalidRequestError(RepositoryError):
     code = ErrorCode.UNKNOWN
 
 
+class NameNotAllowedError(InvalidRequestError):
+    """The target refuses the name (a character of `* " < > \\ / ? : |`, a trailing dot or space, too long):
+    renaming the source is the remedy, so the message says which name and why."""
+
+    code = ErrorCode.NAME_NOT_ALLOWED
+
+
 class EscapeError(InvalidRequestError):
     """A name or path that would leave a local repository's root."""

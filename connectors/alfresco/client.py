@@ -28,7 +28,7 @@ from connectors.alfresco.parsing import (
 from connectors.alfresco.settings import AlfrescoSettings
 from connectors.alfresco.transport import AlfrescoTransport, Api
 from connectors.base import LibraryLocation, Metadata, Network, Node
-from connectors.errors import InvalidRequestError, TechnicalReport
+from connectors.errors import InvalidRequestError, NameNotAllowedError, TechnicalReport
 
 NODE_INCLUDE = "isLocked,path"
 """Single-node answers carry properties and aspects already; add what they leave out."""
@@ -52,8 +52,9 @@ _ILLEGAL_NAME = re.compile(r'[*"<>\\/?:|]')
 def check_name(name: str, operation: str) -> str:
     """Refuse, before sending, a name Alfresco does not allow, with a message that says what is wrong.
 
-    The server would answer 422 "integrity" for the characters, which reads as a server fault; the member
-    fails the same way (UNKNOWN, not retried), but the user learns which name and why.
+    The server would answer 422 "integrity" (the `cm:filename` constraint of contentModel.xml, an
+    IntegrityException), which reads as a server fault; checked here, the member fails NAME_NOT_ALLOWED (not
+    retried) and the user learns which name and why.
     """
     problems = []
     bad = sorted(set(_ILLEGAL_NAME.findall(name)))
@@ -66,7 +67,7 @@ def check_name(name: str, operation: str) -> str:
     if problems:
         shown = name if len(name) <= 80 else name[:80] + "..."
         reason = f"the name {shown!r} is not allowed in Alfresco: " + " and ".join(problems)
-        raise InvalidRequestError(f"{operation}: {reason}", TechnicalReport(operation=operation, brief_summary=reason))
+        raise NameNotAllowedError(f"{operation}: {reason}", TechnicalReport(operation=operation, brief_summary=reason))
     return name
 
 

@@ -21,6 +21,7 @@ from connectors.errors import (
     ContentLimitError,
     InvalidRequestError,
     NameClashError,
+    NameNotAllowedError,
     NodeLockedError,
     NodeNotFoundError,
     QuotaExceededError,
@@ -91,11 +92,19 @@ def _mentions_lock(report: TechnicalReport) -> bool:
     return "lock" in text
 
 
+def _mentions_name(report: TechnicalReport) -> bool:
+    """A 422 for the `cm:filename` constraint (Alfresco's IntegrityException names the property or the name)."""
+    text = (report.brief_summary or "").lower()
+    return "name" in text and ("invalid" in text or "not allowed" in text or "constraint" in text)
+
+
 def error_for_status(operation: str, request: httpx.Request, status: int, body: bytes) -> RepositoryError:
     """The typed error for a non-success answer."""
     report = report_for(operation, request, status, body)
     if status == 409 and _mentions_lock(report):
         return NodeLockedError(f"{operation}: the node is locked by someone else", report)
+    if status == 422 and _mentions_name(report):
+        return NameNotAllowedError(f"{operation}: the server refuses the name: {report.brief_summary}", report)
     if status in _BY_STATUS:
         error_class, text = _BY_STATUS[status]
     elif status >= 500:

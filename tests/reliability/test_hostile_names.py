@@ -95,13 +95,16 @@ async def test_names_the_cloud_refuses_fail_alone(prefect_server, connections, d
     losers = {"Case.txt", "case.txt"} - set(case_variants)
     assert set(failed) == {"bad:name.txt", "trailing.", "a|b.txt", *losers}, sorted(failed)
     for name in ("bad:name.txt", "trailing.", "a|b.txt"):
-        assert failed[name].error_code == "UNKNOWN"
+        assert failed[name].error_code == "NAME_NOT_ALLOWED"
         assert "is not allowed in Alfresco" in failed[name].error_report["brief_summary"], failed[name].error_report
+    assert "docs/bad:name.txt NAME_NOT_ALLOWED" in state.message, state.message
     assert all(failed[loser].error_code == "TARGET_FOLDER_NAME_CLASH" for loser in losers)
     assert local_tree(share) == before, "nothing on the on-prem side changed"
 
     again = await reconcile(slug=pair.name, return_state=True)
-    assert again.is_failed() and " 0 actions" not in (again.message or "")
+    # Parked until a change or Request Sync (SPEC "Runs and their states"): this run completes and names them.
+    assert again.is_completed() and " 0 actions done" in again.message, again.message
+    assert "5 items wait for attention: " in again.message and "docs/a|b.txt NAME_NOT_ALLOWED" in again.message
     assert await cloud_files(cloud_api, root["id"]) == cloud, "a failed member is not retried into a duplicate"
     assert local_tree(share) == before
 
@@ -115,7 +118,7 @@ async def test_a_cloud_name_longer_than_255_characters_fails_alone(connections, 
     await cloud_api.upload(root["id"], too_long, b"too long for the connector")
     await cloud_api.upload(root["id"], LONGEST, b"just fits")
     state = await reconcile(slug=pair.name, return_state=True)
-    assert state.is_failed() and "UNKNOWN" in (state.message or ""), state.message
+    assert state.is_failed() and "NAME_NOT_ALLOWED" in (state.message or ""), state.message
     onprem = await snapshot(onprem_api, pair.onprem_folder["id"])
     assert onprem == {"x.txt": b"x", LONGEST: b"just fits"}
     sync_set = store.get_sync_set(database_url, pair.name)

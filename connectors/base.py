@@ -7,7 +7,7 @@ flows never see HTTP or file-system details.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
@@ -75,6 +75,41 @@ class LibraryLocation:
     """Node id of the site's documentLibrary folder."""
     relative_path: str
     """Path from the library to the node itself, "" for the library folder."""
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A node a repository's search found modified, with the ids of its folders from the top down."""
+
+    node: Node
+    ancestors: tuple[str, ...]
+    """Ids from the repository's root folder down to the node's parent (Alfresco's `path.elements`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeFeed:
+    """What changed below some folders since a moment, as a repository's search tells it."""
+
+    changes: list[Change]
+    server_time: datetime | None
+    """The repository's clock when it answered (its `Date` header): where the next search can start from."""
+
+
+@runtime_checkable
+class ChangeSource(Protocol):
+    """A repository that can say what changed below a folder since a moment (Alfresco's AFTS search).
+
+    Search lags the repository (Solr is eventually consistent) and does not report deletions or moves out:
+    a caller reads changes as candidates, lists the folders whose own modification time moved (Alfresco
+    touches a folder's `cm:modified` when a child is added, removed, renamed or moved in or out), and keeps
+    a periodic full scan as the safety net.
+    """
+
+    async def changed_below(self, roots: Sequence[str], since: datetime) -> ChangeFeed: ...
+
+    async def locate(self, node_id: str) -> Change:
+        """The node and its folders' ids, in one request (raises NodeNotFoundError when it is gone)."""
+        ...
 
 
 @runtime_checkable

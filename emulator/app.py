@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from email.utils import format_datetime
+
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match, Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from emulator import admin, routes_account, routes_content, routes_nodes, routes_search, seed, web
+from emulator.clock import Clock
 from emulator.context import AppState
 from emulator.errors import error_response
 from emulator.faults import FaultConfig, FaultMiddleware
@@ -36,6 +40,30 @@ class StatsMiddleware:
                     break
             self.state.stats[key] = self.state.stats.get(key, 0) + 1
         await self.app(scope, receive, send)
+
+
+class ServerClockMiddleware:
+    """Every answer carries a `Date` header from the repository's own clock, as Tomcat sends one for Alfresco
+    (RFC 9110 requires it of a server with a clock): a client keeps change-detection watermarks in the
+    server's time, never in its own."""
+
+    def __init__(self, app: ASGIApp, clock: Clock) -> None:
+        self.app = app
+        self.clock = clock
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def dated(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"date"]
+                stamp = format_datetime(datetime.fromtimestamp(self.clock.wall_ms() / 1000, UTC), usegmt=True)
+                message = {**message, "headers": [*headers, (b"date", stamp.encode("latin-1"))]}
+            await send(message)
+
+        await self.app(scope, receive, dated)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -67,7 +95,7 @@ def create_app(store: Store, *, mode: str = "onprem", faults: FaultConfig | None
     app.state.emulator = state
     fault_config = faults or FaultConfig()
     app.state.faults = fault_config
-    outer = StatsMiddleware(FaultMiddleware(app, fault_config), routes, state)
+    outer = ServerClockMiddleware(StatsMiddleware(FaultMiddleware(app, fault_config), routes, state), store.clock)
     # Let callers that hold the outer app still reach state (tests, __main__).
     outer.state = state  # type: ignore[attr-defined]
     outer.faults = fault_config  # type: ignore[attr-defined]

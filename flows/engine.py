@@ -31,7 +31,7 @@ from flows.planning import plan_with_hashes
 from flows.recording import MemberState
 from flows.recovery import Recovery
 from flows.reporting import Outcome, RunReport, progress_artifact, publish_artifacts
-from flows.scanning import Scanner
+from flows.scanning import SyncSetScanner
 from flows.settings import Settings, get_settings
 from models import store
 from models.store import MemberSummary
@@ -58,6 +58,10 @@ class RunResult:
     summary: MemberSummary | None = None
     report: RunReport | None = None
     """The items this run failed and those still waiting for attention, by path."""
+    scan: str = ""
+    """How the run found what changed ("incremental: ..." or "full: <why>")."""
+    missed: int | None = None
+    """After a full scan: the changes it found that the incremental detection would have missed."""
 
     @property
     def ok(self) -> bool:
@@ -105,14 +109,21 @@ class SyncSetRun:
     async def run(self) -> RunResult:
         account = await self.policy.call(self.repositories[ONPREM].whoami, "whoami")
         await self.recovery.recover(store.pending_intents(self.db, self.state.sync_set_id))
-        records, direct = self.state.load()
-        scanned = await Scanner(
-            self.repositories, self.calls.scan_folders, self.policy, self.settings.scan_concurrency, self.log
-        ).scan(direct, self.sync_set.target_folder_id, self.sync_set.include_subfolders, self.sync_set.target_folder_path)
-        observed = {ONPREM: scanned.onprem, CLOUD: scanned.cloud}
+        scanner = SyncSetScanner(
+            self.db,
+            self.sync_set,
+            self.repositories,
+            self.state,
+            self.settings,
+            scan_task=self.calls.scan_folders,
+            policy=self.policy,
+            log=self.log,
+            clock=self.clock,
+        )
+        scan = await scanner.scan(scoped=self.scope_member_id is not None)
         plan, observed = await plan_with_hashes(
-            records,
-            observed,
+            scan.records,
+            scan.observed,
             target_folder_id=self.sync_set.target_folder_id,
             options=options_from_sync_set(self.sync_set, force=self.force),
             now=self.clock,
@@ -120,6 +131,7 @@ class SyncSetRun:
             hasher=lambda side, node_id: self.calls.compare(self.repositories[side], side, node_id),
             concurrency=self.settings.transfer_concurrency,
             log=self.log,
+            member_count=scan.member_count,
         )
         context = RunContext(
             self.repositories, {side: observed[side].nodes for side in SIDES}, {side: observed[side].sha256 for side in SIDES}
@@ -143,14 +155,23 @@ class SyncSetRun:
             await self.state.finish()  # what was queued is committed even when propagation raised
         # The report counts in SQL (one aggregate) instead of loading every member a second time.
         summary = store.member_summary(self.db, self.state.sync_set_id)
-        root_name = next((row.op_name for row in direct if row.kind == MemberKind.FOLDER), None)
+        if self.scope_member_id is None:
+            carried = (
+                not plan.guard.tripped
+                and not any(o.outcome == "skipped" for o in outcomes)
+                and all(skip.parked for skip in plan.skipped)
+            )
+            scanner.record(scan, plan, executor.item, carried=carried)
+        root_name = next((row.op_name for row in scan.direct if row.kind == MemberKind.FOLDER), None)
         self.root_name = root_name
         report = RunReport.of(outcomes, summary, self.state.run_id, root_name)
         failure = report.failure
         if plan.guard.tripped:
             self.log.error(plan.guard.message)
             failure = plan.guard.message if failure is None else f"{plan.guard.message}; {failure}"
-        return RunResult(self.sync_set.slug, outcomes, plan, failure, summary, report)
+        return RunResult(
+            self.sync_set.slug, outcomes, plan, failure, summary, report, scan.description, scanner.scan_state.last_missed
+        )
 
     def _log_decisions(self, plan: Plan, executor: Executor) -> None:
         for conflict in plan.conflicts:
@@ -213,5 +234,7 @@ async def run_sync_set(
         )
         result = await run.run()
         assert result.summary is not None
-        await publish_artifacts(sync_set, result.summary, result.outcomes, run.view_in_cloud(), run.root_name)
+        await publish_artifacts(
+            sync_set, result.summary, result.outcomes, run.view_in_cloud(), run.root_name, result.scan, result.missed
+        )
         return result

@@ -32,10 +32,11 @@ async def plan_with_hashes(
     hasher: Hasher,
     concurrency: int,
     log: Any,
+    member_count: int | None = None,
 ) -> tuple[Plan, dict[Side, Observation]]:
     """The plan, after hashing whatever its COMPARE actions ask (at most `MAX_ROUNDS` rounds), and the
     observations with those hashes (the base recorded after the run keeps them: no second hashing)."""
-    plan = _plan(records, observations, target_folder_id, options, now(), scope)
+    plan = _plan(records, observations, target_folder_id, options, now(), scope, member_count)
     for _round in range(MAX_ROUNDS - 1):
         if not plan.needs_compare:
             return plan, observations
@@ -54,7 +55,7 @@ async def plan_with_hashes(
             else:
                 log.warning("Could not hash %s node %s: %s", side, node_id, digest)
         observations = {side: Observation(observations[side].nodes, observations[side].listed, hashes[side]) for side in SIDES}
-        plan = _plan(records, observations, target_folder_id, options, now(), scope)
+        plan = _plan(records, observations, target_folder_id, options, now(), scope, member_count)
     return plan, observations
 
 
@@ -65,6 +66,7 @@ def _plan(
     options: Options,
     now: Any,
     scope: int | None,
+    member_count: int | None,
 ) -> Plan:
     return make_plan(
         records,
@@ -74,4 +76,5 @@ def _plan(
         options=options,
         now=now,
         scope=scope,
+        member_count=member_count,
     )

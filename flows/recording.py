@@ -152,6 +152,14 @@ class MemberState:
                 direct.append(row)
         return records, direct
 
+    def use(self, rows: list[MemberRow]) -> list[BaseRecord]:
+        """The planner's records of some members only (an incremental run plans the changed ones)."""
+        shared: dict[str, str] = {}
+        records = [base_from_member(row, shared) for row in rows]
+        for record in records:
+            self.bases[record.member_id] = record
+        return records
+
     def member_id(self, key: str) -> int | None:
         """The row behind a planner key: "m<id>" for the members planned from (no dict of 100k keys kept
         for them), the run's own dict for members it made; None for a member dropped by this run."""

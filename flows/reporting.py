@@ -113,7 +113,14 @@ def artifact_key(slug: str) -> str:
     return f"sync-info-{slug}"
 
 
-def status_markdown(sync_set: SyncSet, members: Members, cloud_url: str | None, root_name: str | None = None) -> str:
+def status_markdown(
+    sync_set: SyncSet,
+    members: Members,
+    cloud_url: str | None,
+    root_name: str | None = None,
+    scan: str = "",
+    missed: int | None = None,
+) -> str:
     summary = _summary(members)
     counts = summary.by_status
     lines = [
@@ -129,6 +136,10 @@ def status_markdown(sync_set: SyncSet, members: Members, cloud_url: str | None, 
         f"delete on-prem {'on' if sync_set.delete_on_premise else 'off'}, conflicts: {sync_set.conflict_policy}",
         f"- **Members**: {summary.total} (" + ", ".join(f"{status} {count}" for status, count in sorted(counts.items())) + ")",
     ]
+    if scan:
+        lines.append(f"- **Last scan**: {scan}")
+    if missed is not None:
+        lines.append(f"- **Changes the last full scan found that incremental scans had missed**: {missed}")
     if cloud_url:
         lines.append(f"- **View in Cloud**: [{cloud_url}]({cloud_url})")
     if summary.failing:
@@ -147,7 +158,13 @@ def _one_line(report: dict[str, Any] | None) -> str:
 
 
 async def publish_artifacts(
-    sync_set: SyncSet, members: Members, outcomes: list[Outcome], cloud_url: str | None, root_name: str | None = None
+    sync_set: SyncSet,
+    members: Members,
+    outcomes: list[Outcome],
+    cloud_url: str | None,
+    root_name: str | None = None,
+    scan: str = "",
+    missed: int | None = None,
 ) -> None:
     """The run's table of actions, the sync set's status (keyed), and the link to its cloud location."""
     rows = [outcome.row() for outcome in outcomes] or [
@@ -158,7 +175,7 @@ async def publish_artifacts(
     )
     await acreate_markdown_artifact(
         key=artifact_key(sync_set.slug),
-        markdown=status_markdown(sync_set, members, cloud_url, root_name),
+        markdown=status_markdown(sync_set, members, cloud_url, root_name, scan, missed),
         description=f"Status of sync set {sync_set.slug}",
     )
     if cloud_url:

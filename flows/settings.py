@@ -34,6 +34,21 @@ class Settings(BaseSettings):
     lease_wait_seconds: float = Field(
         default=0, ge=0, description="How long a run waits for another run of the same sync set to finish."
     )
+    incremental_scans: bool = Field(
+        default=True,
+        description="Between full scans, find what changed through the repositories' search and their folders' "
+        "modification times instead of listing both trees (Alfresco only; local folders are always scanned in full).",
+    )
+    full_scan_every: int = Field(
+        default=12, ge=1, description="Every Nth reconcile of a sync set scans both trees in full (1: always)."
+    )
+    full_scan_hours: float = Field(default=24, gt=0, description="A full scan at least this often, in hours.")
+    search_lag_seconds: float = Field(
+        default=300,
+        ge=0,
+        description="How far before the previous scan each incremental search reaches back: search lags the "
+        "repository (Solr indexes a change seconds to minutes after it is made).",
+    )
     onprem_connection: str = Field(default="onprem", description="Default on-prem connection block name.")
     cloud_connection: str = Field(default="cloud", description="Default cloud connection block name.")
     reconcile_interval_seconds: float = Field(

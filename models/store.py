@@ -15,7 +15,7 @@ from sqlalchemy import func, or_, update
 from sqlmodel import Session, col, select
 
 from models.db import session_scope
-from models.tables import Member, SyncSet, utcnow
+from models.tables import Member, ScanState, SyncSet, utcnow
 from vocabulary import MemberStatus, SyncSetState
 
 
@@ -133,6 +133,69 @@ def iter_member_rows(url: str, sync_set_id: int, batch: int = 2000) -> Iterator[
         statement = select(*_ROW_COLUMNS).where(Member.sync_set_id == sync_set_id).order_by(col(Member.id))
         for row in session.execute(statement.execution_options(yield_per=batch)):
             yield MemberRow(*row)
+
+
+_CHUNK = 500
+"""Ids per IN (...) list: well under every database's limit on bound parameters."""
+
+
+def _rows_where(url: str, sync_set_id: int, column: Any, values: Iterable[str]) -> list[MemberRow]:
+    wanted = sorted(set(values))
+    rows: list[MemberRow] = []
+    with session_scope(url) as session:
+        for start in range(0, len(wanted), _CHUNK):
+            statement = (
+                select(*_ROW_COLUMNS)
+                .where(Member.sync_set_id == sync_set_id)
+                .where(col(column).in_(wanted[start : start + _CHUNK]))
+            )
+            rows.extend(MemberRow(*row) for row in session.execute(statement))
+    return rows
+
+
+def member_rows_for_nodes(url: str, sync_set_id: int, side: str, node_ids: Iterable[str]) -> list[MemberRow]:
+    """The members whose node on `side` is one of `node_ids` (an incremental scan plans only these)."""
+    return _rows_where(url, sync_set_id, Member.onprem_id if side == "onprem" else Member.cloud_id, node_ids)
+
+
+def member_rows_under(url: str, sync_set_id: int, side: str, parent_ids: Iterable[str]) -> list[MemberRow]:
+    """The members whose base parent on `side` is one of `parent_ids` (what a listed folder held)."""
+    return _rows_where(url, sync_set_id, Member.op_parent_id if side == "onprem" else Member.cl_parent_id, parent_ids)
+
+
+def direct_member_rows(url: str, sync_set_id: int) -> list[MemberRow]:
+    """The members the user chose, as light rows."""
+    with session_scope(url) as session:
+        statement = select(*_ROW_COLUMNS).where(Member.sync_set_id == sync_set_id).where(col(Member.direct).is_(True))
+        return [MemberRow(*row) for row in session.execute(statement.order_by(col(Member.id)))]
+
+
+def member_rows_to_retry(url: str, sync_set_id: int) -> list[MemberRow]:
+    """Members the schedule tries again whatever changed: direct ones, pending ones, temporary errors, requests."""
+    retried = (MemberStatus.PENDING.value, MemberStatus.TEMPORARY_ERROR.value)
+    with session_scope(url) as session:
+        statement = (
+            select(*_ROW_COLUMNS)
+            .where(Member.sync_set_id == sync_set_id)
+            .where(or_(col(Member.direct).is_(True), col(Member.status).in_(retried), col(Member.requested).is_(True)))
+        )
+        return [MemberRow(*row) for row in session.execute(statement)]
+
+
+def member_count(url: str, sync_set_id: int) -> int:
+    with session_scope(url) as session:
+        return int(session.execute(select(func.count()).where(Member.sync_set_id == sync_set_id)).scalar_one())
+
+
+def scan_state(url: str, sync_set_id: int) -> ScanState:
+    """How the sync set was last scanned (a fresh record when it never was)."""
+    with session_scope(url) as session:
+        return session.get(ScanState, sync_set_id) or ScanState(sync_set_id=sync_set_id)
+
+
+def save_scan_state(url: str, state: ScanState) -> None:
+    with session_scope(url) as session:
+        session.merge(state)
 
 
 def get_member(url: str, member_id: int) -> Member | None:

@@ -68,6 +68,8 @@ class Member(SQLModel, table=True):
         UniqueConstraint("sync_set_id", "onprem_id", name="uq_member_set_onprem"),
         Index("ix_member_set_cloud", "sync_set_id", "cloud_id"),
         Index("ix_member_set_status", "sync_set_id", "status"),
+        Index("ix_member_set_op_parent", "sync_set_id", "op_parent_id"),
+        Index("ix_member_set_cl_parent", "sync_set_id", "cl_parent_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -116,3 +118,21 @@ class Member(SQLModel, table=True):
     intent: dict[str, Any] | None = Field(default=None, sa_column=_nullable_json())
     """The side-effecting action in flight (kind, side, target parent, name, started), cleared after it."""
     intent_at: datetime | None = None
+
+
+class ScanState(SQLModel, table=True):
+    """How each side of a sync set was last scanned: where the next incremental scan starts, and when the
+    last full scan (the safety net) ran and what it found that the incremental scans had missed."""
+
+    __tablename__ = "scan_state"
+
+    sync_set_id: int = Field(foreign_key="sync_set.id", primary_key=True)
+    onprem_since: datetime | None = None
+    """The on-prem server's clock when the last complete scan of that side began (its search answered)."""
+    cloud_since: datetime | None = None
+    runs_since_full: int = 0
+    last_full_at: datetime | None = None
+    last_missed: int | None = None
+    """Changes the last full scan found that an incremental scan would not have found (should be 0)."""
+    last_kind: str | None = Field(default=None, max_length=255)
+    """How the last run scanned, as people read it ("incremental: 3 changes, 1 folder listed")."""

@@ -182,6 +182,8 @@ class Conflict:
 class Skip:
     member: str
     reason: str
+    parked: bool = False
+    """A member an earlier failure parked (it waits for a change or Request Sync), not one this run left out."""
 
 
 @dataclass(frozen=True, slots=True)

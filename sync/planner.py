@@ -54,8 +54,11 @@ class _Planner:
         options: Options,
         now: datetime,
         scope: int | None,
+        member_count: int | None = None,
     ) -> None:
         self.records = sorted(records, key=lambda r: r.member_id)
+        self.member_count = len(self.records) if member_count is None else member_count
+        """All members of the sync set (an incremental run plans from the changed ones only)."""
         self.obs = observations
         self.target = target_folder_id
         self.options = options
@@ -301,7 +304,7 @@ class _Planner:
             return None
         if self._waiting_after_failure(rec, op, cl):
             code = rec.error_code.value if rec.error_code else "failed"
-            self.skipped[key] = Skip(key, f"failed ({code}); waits for a change or Request Sync")
+            self.skipped[key] = Skip(key, f"failed ({code}); waits for a change or Request Sync", parked=True)
             return None
         views = {ONPREM: op, CLOUD: cl}
         alive = [s for s in SIDES if views[s].present]
@@ -657,7 +660,7 @@ class _Planner:
         self.materialise_needs()
         self.refuse_crossed_moves()
         self.keep_folders_with_staying_content()
-        guard = apply_delete_guard(self.decisions, self.skipped, len(self.records), self.options)
+        guard = apply_delete_guard(self.decisions, self.skipped, self.member_count, self.options)
         settle_name_clashes(self.decisions, self.obs, self.skipped, self.copy_origin, self.mark_failed)
         self.delete_folders_whole()
         actions, depends_on = order_actions(self.decisions, self.obs)
@@ -691,16 +694,19 @@ def plan(
     options: Options,
     now: datetime,
     scope: int | None = None,
+    member_count: int | None = None,
 ) -> Plan:
     """Plan one reconcile of one sync set. Pure: the same inputs give the same plan.
 
     `scope` (a member id) restricts the plan to that member's subtree, clears its "failed, waiting" state
     and re-creates a deleted cloud copy (Request Sync). `now` stamps keep-both conflict copies.
+    `member_count`: how many members the sync set has when `records` holds only some of them (an incremental
+    run plans from the members its change detection found), for the mass-delete guard's share.
     """
     gc_was_enabled = gc.isenabled()
     gc.disable()  # planning allocates many small acyclic objects; collections would make it superlinear
     try:
-        return _Planner(list(records), {ONPREM: onprem, CLOUD: cloud}, target_folder_id, options, now, scope).run()
+        return _Planner(list(records), {ONPREM: onprem, CLOUD: cloud}, target_folder_id, options, now, scope, member_count).run()
     finally:
         if gc_was_enabled:
             gc.enable()

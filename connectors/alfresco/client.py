@@ -9,7 +9,7 @@ to stay safe.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -27,7 +27,7 @@ from connectors.alfresco.parsing import (
 )
 from connectors.alfresco.settings import AlfrescoSettings
 from connectors.alfresco.transport import AlfrescoTransport, Api
-from connectors.base import LibraryLocation, Metadata, Network, Node
+from connectors.base import Change, ChangeFeed, LibraryLocation, Metadata, Network, Node
 from connectors.errors import InvalidRequestError, NameNotAllowedError, TechnicalReport
 
 NODE_INCLUDE = "isLocked,path"
@@ -131,6 +131,12 @@ class AlfrescoRepository:
     async def get(self, node_id: str) -> Node:
         return self._node(await self._get_entry(node_id))
 
+    async def locate(self, node_id: str) -> Change:
+        """The node and the ids of its folders from the top down (its `path.elements`), in one GET."""
+        document = await self._get_entry(node_id)
+        elements = (document["entry"].get("path") or {}).get("elements") or []
+        return Change(self._node(document), tuple(str(element["id"]) for element in elements if element.get("id")))
+
     async def get_by_path(self, path: str) -> Node:
         """ "site:<site>/<path in its document library>", or a node id / node reference."""
         if not path.startswith("site:"):
@@ -192,10 +198,19 @@ class AlfrescoRepository:
         ):
             yield [self._node({"entry": entry}) for entry in entries]
 
-    async def search_modified_since(self, ancestor_id: str, since: datetime) -> list[Node]:
-        """Candidates changed since `since` below the ancestor. Search lags and misses deletes: a hint only."""
-        operation = "search modified since"
-        query = f'ANCESTOR:"{NODE_REF_PREFIX}{_segment(ancestor_id)}" AND cm:modified:["{format_datetime(since)}" TO MAX]'
+    async def changed_below(self, roots: Sequence[str], since: datetime) -> ChangeFeed:
+        """Every node below `roots` whose `cm:modified` is at or after `since`, with its folders' ids (the
+        search's `path.elements`), and the server's clock when it answered.
+
+        Sorted by creation so that paging stays stable while people keep editing (a node made meanwhile comes
+        last). A hint, not the truth: search lags the repository and does not report deletions (see
+        `connectors.base.ChangeSource`).
+        """
+        operation = "search changes"
+        if not roots:
+            return ChangeFeed([], self._http.server_time)
+        ancestors = " OR ".join(f'ANCESTOR:"{NODE_REF_PREFIX}{_segment(root)}"' for root in roots)
+        query = f'({ancestors}) AND cm:modified:["{format_datetime(since)}" TO MAX]'
 
         async def fetch(skip: int, size: int) -> dict[str, Any]:
             document = await self._http.call(
@@ -206,16 +221,22 @@ class AlfrescoRepository:
                 json={
                     "query": {"query": query, "language": "afts"},
                     "paging": {"maxItems": size, "skipCount": skip},
+                    "sort": [{"type": "FIELD", "field": "cm:created", "ascending": True}],
                     "include": SEARCH_INCLUDE,
                     "fields": LIST_FIELDS.split(","),
                 },
             )
             return document["list"]
 
-        found: list[Node] = []
+        changes: list[Change] = []
+        answered: datetime | None = None
         async for entries in pages(operation, fetch, page_size=self.settings.page_size, max_pages=self.settings.max_pages):
-            found.extend(self._node({"entry": entry}) for entry in entries)
-        return found
+            answered = answered or self._http.server_time
+            for entry in entries:
+                elements = (entry.get("path") or {}).get("elements") or []
+                chain = tuple(str(element["id"]) for element in elements if element.get("id"))
+                changes.append(Change(self._node({"entry": entry}), chain))
+        return ChangeFeed(changes, answered or self._http.server_time)
 
     async def download(self, node_id: str) -> AsyncIterator[bytes]:
         """Stream the content; a connection dropped mid-body surfaces as TransientError."""

@@ -13,6 +13,8 @@ import asyncio
 import base64
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from typing import Any
 from urllib.parse import quote
@@ -63,6 +65,8 @@ class AlfrescoTransport:
         self._owns_client = client is None
         self._ticket: str | None = None
         self._ticket_lock = asyncio.Lock()
+        self.server_time: datetime | None = None
+        """The server's clock at its latest answer (its `Date` header), for watermarks in the server's time."""
 
     def url(self, api: Api, path: str) -> str:
         tenant = quote(self._settings.tenant, safe="-")
@@ -121,9 +125,11 @@ class AlfrescoTransport:
 
     async def _send_once(self, operation: str, request: httpx.Request, *, stream: bool) -> httpx.Response:
         try:
-            return await self._client.send(request, stream=stream)
+            response = await self._client.send(request, stream=stream)
         except httpx.HTTPError as exc:
             raise error_for_transport(operation, request, exc) from None
+        self.server_time = _date_header(response) or self.server_time
+        return response
 
     async def _send(
         self,
@@ -241,3 +247,13 @@ class AlfrescoTransport:
 
 
 __all__ = ["AlfrescoTransport", "Api", "build_client"]
+
+
+def _date_header(response: httpx.Response) -> datetime | None:
+    value = response.headers.get("date")
+    if not value:
+        return None
+    try:
+        return parsedate_to_datetime(value).astimezone(UTC)
+    except (TypeError, ValueError):
+        return None

@@ -336,23 +336,35 @@ async def test_whoami_and_networks(api: respx.MockRouter, alfresco: AlfrescoRepo
     assert [query(c.request)["skipCount"] for c in networks.calls] == ["0", "2"]
 
 
-async def test_search_modified_since_pages_through_afts(api: respx.MockRouter, alfresco: AlfrescoRepository) -> None:
+async def test_changed_below_pages_through_afts_with_each_nodes_folders_and_the_servers_clock(
+    api: respx.MockRouter, alfresco: AlfrescoRepository
+) -> None:
+    with_path = node_entry("a", "a")
+    with_path["path"] = {
+        "name": "/Company Home/x",
+        "elements": [{"id": "home", "name": "Company Home"}, {"id": "x", "name": "x"}],
+    }
+    served = {"Date": "Sun, 29 Nov 2026 17:30:00 GMT"}
     route = api.post(f"{SEARCH}/search").mock(
         side_effect=[
-            page([node_entry("a", "a"), node_entry("b", "b")], 0, True, 2),
+            httpx.Response(200, json=page([with_path, node_entry("b", "b")], 0, True, 2).json(), headers=served),
             page([node_entry("c", "c")], 2, False, 2),
         ]
     )
     since = datetime(2026, 11, 27, 11, 0, tzinfo=timezone(timedelta(hours=1)))
 
-    found = await alfresco.search_modified_since("root-1", since)
+    feed = await alfresco.changed_below(["root-1", "root-2"], since)
 
-    assert [n.id for n in found] == ["a", "b", "c"]
+    assert [c.node.id for c in feed.changes] == ["a", "b", "c"]
+    assert feed.changes[0].ancestors == ("home", "x") and feed.changes[1].ancestors == ()
+    assert feed.server_time == datetime(2026, 11, 29, 17, 30, tzinfo=UTC)
     first, second = (body(call.request) for call in route.calls)
     assert first["query"] == {
-        "query": 'ANCESTOR:"workspace://SpacesStore/root-1" AND cm:modified:["2026-11-27T10:00:00.000Z" TO MAX]',
+        "query": '(ANCESTOR:"workspace://SpacesStore/root-1" OR ANCESTOR:"workspace://SpacesStore/root-2")'
+        ' AND cm:modified:["2026-11-27T10:00:00.000Z" TO MAX]',
         "language": "afts",
     }
+    assert first["sort"] == [{"type": "FIELD", "field": "cm:created", "ascending": True}], "stable while people edit"
     assert first["paging"] == {"maxItems": 2, "skipCount": 0}
     assert second["paging"] == {"maxItems": 2, "skipCount": 2}
     assert set(first["include"]) == {"properties", "aspectNames", "isLocked", "path"}

@@ -96,7 +96,7 @@ async def exercise_every_method(alfresco: AlfrescoRepository) -> None:
     await alfresco.whoami()
     await alfresco.get_network("acme.com")
     await alfresco.list_networks()
-    await alfresco.search_modified_since("f1", datetime(2026, 11, 27, tzinfo=UTC))
+    await alfresco.changed_below(["f1"], datetime(2026, 11, 27, tzinfo=UTC))
     await alfresco.library_of(node)
 
 

@@ -62,10 +62,12 @@ async def test_a_listing_parses_like_a_full_get(onprem: AlfrescoRepository) -> N
 
 async def test_search_results_parse_like_a_full_get(onprem: AlfrescoRepository) -> None:
     library = await onprem.get_by_path("site:engineering")
-    found = await onprem.search_modified_since(library.id, datetime.now(UTC) - timedelta(days=1))
-    assert len(found) > 20
-    for node in found[:10]:
-        assert node == await onprem.get(node.id), node.name
+    feed = await onprem.changed_below([library.id], datetime.now(UTC) - timedelta(days=1))
+    found = [change.node for change in feed.changes]
+    assert len(found) > 20 and feed.server_time is not None
+    for change in feed.changes[:10]:
+        assert change.node == await onprem.get(change.node.id), change.node.name
+        assert library.id in change.ancestors and change.ancestors[-1] == change.node.parent_id
 
 
 async def test_update_content_keeps_a_node_without_versions_unversioned(app: Any, onprem: AlfrescoRepository) -> None:

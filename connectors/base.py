@@ -182,8 +182,9 @@ class Repository(Protocol):
         """The user id this connection acts as."""
         ...
 
-    def web_url(self, node: Node) -> str:
-        """The address of the node in the repository's web UI ("View in Cloud")."""
+    def web_url(self, node: Node, *, site: str | None = None) -> str:
+        """The address of the node in the repository's web UI ("View in Cloud"); `site` names its site when
+        the node was read without its path."""
         ...
 
     async def aclose(self) -> None: ...

@@ -70,6 +70,19 @@ class AlfrescoConnection(Block):
             transport=self._tls_transport(),
         )
 
+    def web_url(self, node_id: str, name: str, *, site: str, network: str | None = None) -> str:
+        """A node's page in the web UI from this connection's `web_url_template` (Sync Info's "View in Cloud")."""
+        from connectors.alfresco.settings import web_address
+
+        return web_address(
+            self.web_url_template,
+            base_url=self.base_url,
+            network=network or self.tenant,
+            site=site,
+            node_id=node_id,
+            name=name,
+        )
+
     def _tls_transport(self) -> httpx.AsyncBaseTransport | None:
         """With a CA bundle, a transport that trusts it (the settings model only knows verify on/off)."""
         if not self.ca_bundle or not self.verify_tls:

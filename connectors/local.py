@@ -692,7 +692,7 @@ class LocalRepository:
     async def whoami(self) -> str:
         return getpass.getuser()
 
-    def web_url(self, node: Node) -> str:
+    def web_url(self, node: Node, *, site: str | None = None) -> str:
         if node.parent_id is None:
             return self.root.as_uri()
         parent = (node.path or "/").strip("/")

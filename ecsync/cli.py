@@ -121,13 +121,7 @@ def view_in_cloud(database_url: str, item: str) -> str | None:
         from connectors.blocks import AlfrescoConnection
 
         block = AlfrescoConnection.load(sync_set.cloud_connection)
-        return str(block.web_url_template).format(
-            base_url=block.base_url.rstrip("/"),
-            network=sync_set.target_network,
-            site=sync_set.target_site,
-            id=member.cloud_id,
-            name=member.cl_name or "",
-        )
+        return block.web_url(member.cloud_id, member.cl_name or "", site=sync_set.target_site, network=sync_set.target_network)
     except Exception:
         return None
 

@@ -146,6 +146,7 @@ class SyncSetRun:
             account=account,
             log=self.log,
             progress=self.progress,
+            link=self.cloud_link,
         )
         self.state.paths = executor.paths
         self._log_decisions(plan, executor)
@@ -187,12 +188,20 @@ class SyncSetRun:
             path = executor.paths.path(ignored.side, ignored.node_id) or ignored.name
             self.log.info("Ignored %s %s: %s", side_label(ignored.side), path, ignored.reason)
 
+    def cloud_link(self, node: Node) -> str:
+        """A cloud node's page ("View in Cloud"), in the sync set's site."""
+        return self.repositories[CLOUD].web_url(node, site=self.sync_set.target_site)
+
+    def link_of(self, node_id: str, name: str) -> str | None:
+        return self.cloud_link(Node(id=node_id, name=name, parent_id=None, is_folder=False))
+
     def view_in_cloud(self) -> str | None:
-        try:
-            node = Node(id=self.sync_set.target_folder_id, name=self.sync_set.target_folder_path, parent_id=None, is_folder=True)
-            return self.repositories[CLOUD].web_url(node)
-        except Exception:
+        """The sync set's own "View in Cloud": the synced root's copy (SPEC), never the bare destination."""
+        direct = [row for row in store.direct_member_rows(self.db, self.state.sync_set_id) if row.cloud_id]
+        root = next((row for row in direct if row.kind == MemberKind.FOLDER), direct[0] if direct else None)
+        if root is None or root.cloud_id is None:
             return None
+        return self.link_of(root.cloud_id, root.cl_name or "")
 
 
 async def run_sync_set(
@@ -235,6 +244,13 @@ async def run_sync_set(
         result = await run.run()
         assert result.summary is not None
         await publish_artifacts(
-            sync_set, result.summary, result.outcomes, run.view_in_cloud(), run.root_name, result.scan, result.missed
+            sync_set,
+            result.summary,
+            result.outcomes,
+            run.view_in_cloud(),
+            run.root_name,
+            result.scan,
+            result.missed,
+            run.link_of,
         )
         return result

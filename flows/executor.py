@@ -13,6 +13,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from connectors.base import Node
 from connectors.errors import NameClashError, RepositoryError, TransientError
 from flows.recording import MemberState, error_side
 from flows.recovery import Recovery
@@ -49,8 +50,11 @@ class Executor:
         account: str | None,
         log: Any,
         progress: Progress | None = None,
+        link: Callable[[Node], str] | None = None,
     ) -> None:
         self.plan = plan
+        self.link = link
+        """A cloud node -> its "View in Cloud" address, for each item's line in the run's table."""
         self.context = context
         self.calls = calls
         self.state = state
@@ -224,7 +228,17 @@ class Executor:
             self._failed(action, exc, member_id)
             return False
         self.state.succeeded(action, node, member_id)
-        self.outcomes.append(Outcome(kind.value, self.item(action), self._direction(action), "done", None, action.reason))
+        self.outcomes.append(
+            Outcome(
+                kind.value,
+                self.item(action),
+                self._direction(action),
+                "done",
+                None,
+                action.reason,
+                self._cloud_link(action, node),
+            )
+        )
         return True
 
     async def _mark_failed(self, action: Action) -> None:
@@ -232,7 +246,7 @@ class Executor:
         await self.state.mark_failed(action, self.context, self.plan.fingerprints.get(action.member))
         code = action.error_code or ErrorCode.UNKNOWN
         item = self.item(action)
-        self.outcomes.append(Outcome("not synced", item, "", "failed", code.value, action.reason))
+        self.outcomes.append(Outcome("not synced", item, "", "failed", code.value, action.reason, self._cloud_link(action)))
         self.log.error("Not synced: %s: %s (%s)", item, code.value, action.reason)
         report = f"operation plan; run {self.state.run_id}"
         await self.calls.item_not_synced(
@@ -245,7 +259,9 @@ class Executor:
         fingerprint = self.plan.fingerprints.get(action.member)
         self.state.failed(action, member_id, code, exc.report, fingerprint, side=side, keep_intent=keep_intent)
         item = self.item(action)
-        self.outcomes.append(Outcome(action.kind.value, item, self._direction(action), "failed", code.value, exc.message))
+        self.outcomes.append(
+            Outcome(action.kind.value, item, self._direction(action), "failed", code.value, exc.message, self._cloud_link(action))
+        )
         level = self.log.warning if isinstance(exc, TransientError) else self.log.error
         level("%s failed for %s: %s: %s. Technical report: %s", action.kind.value, item, code.value, exc.message, exc.report)
 
@@ -261,6 +277,25 @@ class Executor:
     def _skipped(self, action: Action, why: str) -> None:
         if action.kind not in STATE_ONLY:
             self.outcomes.append(Outcome(action.kind.value, self.item(action), self._direction(action), "skipped", None, why))
+
+    def _cloud_link(self, action: Action, node: Node | None = None) -> str:
+        """The address of the item's cloud copy as it is after the action ("" without one, or after a delete)."""
+        if self.link is None or (action.kind is K.DELETE and action.side == CLOUD):
+            return ""
+        cloud: Node | None = node if node is not None and action.side == CLOUD else None
+        if cloud is None:
+            made = self.context.created.get((CLOUD, action.new_member or action.member))
+            ref = action.cloud or (action.node if action.node is not None and action.node.side == CLOUD else None)
+            if made is not None:
+                cloud = made
+            elif ref is not None and self.context.can_resolve(ref):
+                cloud = self.context.node(ref)
+            else:
+                member_id = self.state.member_id(action.member)
+                record = self.state.bases.get(member_id) if member_id is not None else None
+                base = record.cloud if record is not None else None
+                cloud = self.context.current(CLOUD, base.node_id) if base is not None else None
+        return self.link(cloud) if cloud is not None else ""
 
     @staticmethod
     def _direction(action: Action) -> str:

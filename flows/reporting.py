@@ -41,6 +41,8 @@ class Outcome:
     """done | failed | skipped"""
     code: str | None = None
     detail: str = ""
+    cloud: str = ""
+    """The address of the item's cloud copy ("View in Cloud"), when it has one."""
 
     def row(self) -> dict[str, str]:
         return {
@@ -49,6 +51,7 @@ class Outcome:
             "direction": self.direction,
             "outcome": self.outcome if not self.code else f"{self.outcome} ({self.code})",
             "detail": self.detail,
+            "view in cloud": self.cloud,
         }
 
 
@@ -113,6 +116,10 @@ def artifact_key(slug: str) -> str:
     return f"sync-info-{slug}"
 
 
+CloudLink = Callable[[str, str], str | None]
+"""(cloud node id, its name) -> the address of that node's page ("View in Cloud")."""
+
+
 def status_markdown(
     sync_set: SyncSet,
     members: Members,
@@ -120,6 +127,7 @@ def status_markdown(
     root_name: str | None = None,
     scan: str = "",
     missed: int | None = None,
+    link: CloudLink | None = None,
 ) -> str:
     summary = _summary(members)
     counts = summary.by_status
@@ -146,7 +154,10 @@ def status_markdown(
         lines += ["", "## Not synced", "", "| item | status | code | technical report |", "|---|---|---|---|"]
         for member in summary.failing[:200]:
             report = _one_line(member.error_report)
-            lines.append(f"| {member_path(member, root_name)} | {member.status} | {member.error_code} | {report} |")
+            item = member_path(member, root_name).replace("|", "/")
+            address = link(member.cloud_id, member.cl_name or "") if link is not None and member.cloud_id else None
+            shown = f"[{item}]({address})" if address else item
+            lines.append(f"| {shown} | {member.status} | {member.error_code} | {report} |")
     return "\n".join(lines)
 
 
@@ -165,6 +176,7 @@ async def publish_artifacts(
     root_name: str | None = None,
     scan: str = "",
     missed: int | None = None,
+    link: CloudLink | None = None,
 ) -> None:
     """The run's table of actions, the sync set's status (keyed), and the link to its cloud location."""
     rows = [outcome.row() for outcome in outcomes] or [
@@ -175,7 +187,7 @@ async def publish_artifacts(
     )
     await acreate_markdown_artifact(
         key=artifact_key(sync_set.slug),
-        markdown=status_markdown(sync_set, members, cloud_url, root_name, scan, missed),
+        markdown=status_markdown(sync_set, members, cloud_url, root_name, scan, missed, link),
         description=f"Status of sync set {sync_set.slug}",
     )
     if cloud_url:

@@ -9,7 +9,7 @@ to stay safe.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -25,7 +25,7 @@ from connectors.alfresco.parsing import (
     parse_node,
     site_and_relative_path,
 )
-from connectors.alfresco.settings import AlfrescoSettings
+from connectors.alfresco.settings import AlfrescoSettings, web_address
 from connectors.alfresco.transport import AlfrescoTransport, Api
 from connectors.base import Change, ChangeFeed, LibraryLocation, Metadata, Network, Node
 from connectors.errors import InvalidRequestError, NameNotAllowedError, TechnicalReport
@@ -275,16 +275,17 @@ class AlfrescoRepository:
             networks.extend(parse_network(entry) for entry in entries)
         return networks
 
-    def web_url(self, node: Node) -> str:
+    def web_url(self, node: Node, *, site: str | None = None) -> str:
+        """The node's page in the web UI; `site` when the caller knows it (a node read without its path)."""
         located = site_and_relative_path(node)
-        values: Mapping[str, str] = {
-            "base_url": self.settings.base_url,
-            "site": located[0] if located else "",
-            "id": node.id,
-            "name": quote(node.name),
-            "network": self.settings.tenant,
-        }
-        return self.settings.web_url_template.format_map(values)
+        return web_address(
+            self.settings.web_url_template,
+            base_url=self.settings.base_url,
+            network=self.settings.tenant,
+            site=site or (located[0] if located else ""),
+            node_id=node.id,
+            name=node.name,
+        )
 
     # ---- writing --------------------------------------------------------------------------------
 

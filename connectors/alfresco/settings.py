@@ -6,9 +6,18 @@ plain values; the password is a `SecretStr` so it never shows up in a repr, a lo
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 DEFAULT_WEB_URL_TEMPLATE = "{base_url}/share/page/site/{site}/document-details?nodeRef=workspace://SpacesStore/{id}"
+
+
+def web_address(template: str, *, base_url: str, network: str, site: str, node_id: str, name: str) -> str:
+    """A node's address in the web UI ("View in Cloud"): the one place the template is filled in, for the run's
+    links and for Sync Info alike. `{name}` is URL-quoted; the others are ids."""
+    values = {"base_url": base_url.rstrip("/"), "network": network, "site": site, "id": node_id, "name": quote(name)}
+    return template.format_map(values)
 
 
 class AlfrescoSettings(BaseModel):

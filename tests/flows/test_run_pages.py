@@ -126,3 +126,52 @@ async def test_a_planned_name_clash_is_a_red_task_run_naming_the_node_that_holds
     assert "TARGET_FOLDER_NAME_CLASH" in message, message
     assert "cloud already has a file named 'B.txt' in the destination folder" in message, message
     assert f"node {stranger['id']}" in message and f"made by {stranger['createdByUser']['id']}" in message, message
+
+
+async def artifacts_of(run_id: UUID, until: Any) -> list[Any]:
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    found: list[Any] = []
+    async with get_client() as client:
+        for _ in range(120):
+            found = await client.read_artifacts(
+                artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run_id]))
+            )
+            if until(found):
+                return found
+            await asyncio.sleep(0.5)
+    return found
+
+
+URL = re.compile(r"https?://[^\s)\]|\"'<>]+")
+
+
+async def test_every_link_the_product_emits_opens_its_item_on_the_cloud_pages(connections, database_url, onprem_api, cloud_api):
+    """SPEC "View in Cloud": the sync set's link opens the synced root's own copy (never the bare destination),
+    and each item's link in the run's table opens that item's copy; every address the run wrote opens."""
+    pair = await make_pair(onprem_api, cloud_api, {"a.txt": b"a", "Sub": None, "Sub/b.txt": b"b"})
+    state = await pair.push()
+    assert state.is_completed(), state.message
+    root_copy = next(n for n in await cloud_api.children(pair.cloud_target["id"]) if n["name"] == pair.name)
+    copies = {path: node["id"] for path, node in (await cloud_api.tree(root_copy["id"])).items()}
+    run_id = await latest_run_id(pair.name)
+    keys = {f"view-in-cloud-{pair.name}", f"sync-info-{pair.name}"}
+    artifacts = await artifacts_of(
+        run_id, until=lambda found: {a.key for a in found} >= keys and any(a.type == "table" for a in found)
+    )
+    link = next(a for a in artifacts if a.key == f"view-in-cloud-{pair.name}")  # Prefect keeps a link as markdown
+    [sync_set_link] = URL.findall(link.data)
+    assert root_copy["id"] in sync_set_link and pair.cloud_target["id"] not in sync_set_link, sync_set_link
+    table = next(a for a in artifacts if a.type == "table")
+    rows = table.data if isinstance(table.data, list) else __import__("json").loads(table.data)
+    by_item = {row["item"]: row["view in cloud"] for row in rows if row.get("view in cloud")}
+    assert by_item[f"{pair.name}/Sub/b.txt"].endswith(copies["Sub/b.txt"]), by_item
+    assert by_item[f"{pair.name}/a.txt"].endswith(copies["a.txt"]), by_item
+    markdown = next(a for a in artifacts if a.key == f"sync-info-{pair.name}").data
+    addresses = {sync_set_link, *by_item.values(), *URL.findall(markdown)}
+    names = {root_copy["id"]: pair.name, **{node_id: path.rpartition("/")[2] for path, node_id in copies.items()}}
+    for address in sorted(addresses):
+        page = await cloud_api.client.get(address)
+        assert page.status_code == 200, f"{address} answers {page.status_code}"
+        node_id = address.rsplit("/", 1)[-1]
+        assert f"<title>{names[node_id]}</title>" in page.text, (address, page.text[:300])

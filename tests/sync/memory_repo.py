@@ -342,7 +342,7 @@ class MemoryRepository:
     async def whoami(self) -> str:
         return self.account
 
-    def web_url(self, node: Node) -> str:
+    def web_url(self, node: Node, *, site: str | None = None) -> str:
         return f"mem://{self.label}/{node.id}"
 
     async def aclose(self) -> None:

@@ -45,10 +45,12 @@ async def reconcile_sync_set(slug: Slug, force: bool = False) -> State[Any]:
 
 @flow(name="reconcile", flow_run_name=_run_name)
 async def reconcile(slug: Slug | None = None, force: bool = False) -> State[Any]:
-    """Reconcile one sync set, or every active one (each as its own subflow run).
+    """Carry every change since the last run, both ways: one sync set, or every active one.
 
-    `force` lets a run through the mass-delete guard (`max_delete_percent`); use it only after checking
-    that the deletions are wanted.
+    Args:
+        slug: The sync set (`specs`); empty: every active sync set.
+        force: Let this run through the mass-delete guard (`max_delete_percent`): only after checking that
+            the deletions are wanted.
     """
     if slug is not None:
         return await _reconcile_one(slug, force)

@@ -16,7 +16,12 @@ from models import store
 
 @flow(name="request-sync", flow_run_name="request-sync-{item}")
 async def request_sync(item: MemberRef) -> State[Any]:
-    """Sync one member now, whatever the schedule; clears its failure when it succeeds."""
+    """Sync one item now, whatever the schedule (a folder with its subtree): the remedy after a failure.
+
+    Args:
+        item: The item: its on-prem or cloud node id, or `<slug>:<path in the sync set>` such as
+            `specs:Drafts/plan.docx` (`specs:` alone for the synced folder itself).
+    """
     url = database_url()
     found = store.find_member(url, item)
     if found is None:

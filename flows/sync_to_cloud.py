@@ -36,14 +36,27 @@ def _run_name() -> str:
 
 @flow(name="sync-to-cloud", flow_run_name=_run_name, log_prints=False)
 async def sync_to_cloud(
-    items: Annotated[list[ItemRef], Field(min_length=1, max_length=1000)],
+    items: Annotated[list[ItemRef], Field(min_length=1, max_length=1000, examples=[["site:engineering/Specs"]])],
     destination: Destination,
-    options: SyncOptions | None = None,
+    options: SyncOptions = SyncOptions(),
     slug: Slug | None = None,
     onprem_connection: ConnectionName = "onprem",
     cloud_connection: ConnectionName = "cloud",
 ) -> State[Any]:
-    """Sync on-prem items (a folder, a file, or files of one library) to a cloud network, site and folder."""
+    """Sync on-prem items to a cloud network, site and folder (Alfresco's "Sync to Cloud").
+
+    Args:
+        items: What to sync, from one site's document library: one folder (`site:engineering/Specs`), one file
+            (`site:engineering/Specs/plan.docx`), or several files of one library; an on-prem node id works too.
+        destination: Where the copies go: the cloud network (`acme.com`), the site id (`partners`) and a folder
+            path in that site's document library (`Shared`; empty for the library itself).
+        options: How to sync; the defaults are those of Alfresco's dialog.
+        slug: A short name for the sync set, lower-case letters, digits and dashes (`specs`): its runs carry the
+            tag `sync-set:<slug>` and its items are named `<slug>:<path>`. Empty: one is made from the first item.
+        onprem_connection: The Alfresco Connection block of the on-prem server (Blocks in the UI; made by
+            `python -m ecsync register-blocks`).
+        cloud_connection: The Alfresco Connection block of the cloud, as the sync's cloud account.
+    """
     options = options or SyncOptions()
     slug = slug or default_slug(items, destination)
     await tag_current_run(sync_set_tag(slug))

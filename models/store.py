@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 
 from models.db import session_scope
 from models.tables import Member, ScanState, SyncSet, utcnow
-from vocabulary import MemberStatus, SyncSetState
+from vocabulary import MemberKind, MemberStatus, SyncSetState
 
 
 def acquire_lease(url: str, sync_set_id: int, run_id: str, seconds: int) -> bool:
@@ -288,23 +288,34 @@ def active_member_for_cloud(session: Session, cloud_ids: Sequence[str]) -> list[
 
 
 def find_member(url: str, item: str) -> tuple[Member, SyncSet] | None:
-    """The member of an active sync set whose on-prem or cloud id is `item`, or whose path is `slug:path`."""
+    """The member of an active sync set whose on-prem or cloud id is `item`, or that `slug:path` names.
+
+    The path is the item's path in the sync set as runs print it (`specs:Specs/Drafts/a.txt`, the synced folder's
+    name first), or the part below the synced folder (`specs:Drafts/a.txt`); `specs:` alone or `specs:Specs` is
+    the synced folder itself, and a directly synced file is named by its own name (`specs:plan.docx`).
+    """
     with session_scope(url) as session:
         for finder in (active_member_for_onprem, active_member_for_cloud):
             found = finder(session, [item])
             if found:
                 return found[0]
-        if ":" in item:
-            slug, _, rel_path = item.partition(":")
-            statement = (
-                select(Member, SyncSet)
-                .join(SyncSet, col(SyncSet.id) == col(Member.sync_set_id))
-                .where(SyncSet.slug == slug)
-                .where(Member.rel_path == rel_path.strip("/"))
-            )
-            row = session.exec(statement).first()
-            if row:
-                return row[0], row[1]
+        if ":" not in item:
+            return None
+        slug, _, path = item.partition(":")
+        sync_set = session.exec(select(SyncSet).where(SyncSet.slug == slug)).first()
+        if sync_set is None:
+            return None
+        path = path.strip().strip("/")
+        direct = list(session.exec(select(Member).where(Member.sync_set_id == sync_set.id).where(col(Member.direct).is_(True))))
+        first, _, rest = path.partition("/")
+        for member in direct:
+            if path == "" or member.op_name == path or member.cl_name == path:
+                return member, sync_set
+        roots = [m for m in direct if m.kind == MemberKind.FOLDER.value and first in (m.op_name, m.cl_name)]
+        for below in ([rest] if roots and rest else []) + [path]:
+            inside = session.exec(select(Member).where(Member.sync_set_id == sync_set.id).where(Member.rel_path == below)).first()
+            if inside is not None:
+                return inside, sync_set
     return None
 
 

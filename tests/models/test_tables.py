@@ -229,3 +229,40 @@ def test_timestamps_survive_a_non_utc_postgres_server(pg_database: str) -> None:
     finally:
         SQLModel.metadata.drop_all(engine)
         engine.dispose()
+
+
+def test_find_member_takes_the_paths_runs_print(engine: Engine, db_url: str) -> None:
+    """`slug:` names an item by its path in the sync set as runs and Sync Info print it (the synced folder's
+    name first), by the part below the synced folder, or the synced folder itself (`slug:` or `slug:<name>`)."""
+    from models import store
+
+    sync_set = SyncSet(
+        slug="specs",
+        owner="sync",
+        onprem_connection="onprem",
+        cloud_connection="cloud",
+        kind="folder",
+        items=["site:engineering/Specs"],
+        target_network="acme.com",
+        target_site="partners",
+        target_folder_id="t",
+        target_folder_path="Shared",
+    )
+    with session_scope(db_url) as session:
+        session.add(sync_set)
+        session.flush()
+        root = Member(sync_set_id=sync_set.id, kind="folder", direct=True, rel_path="", onprem_id="o-root", op_name="Specs")
+        inner = Member(sync_set_id=sync_set.id, kind="file", rel_path="Drafts/a.txt", onprem_id="o-a", op_name="a.txt")
+        session.add_all([root, inner])
+    for item, expected in (
+        ("specs:", "o-root"),
+        ("specs:Specs", "o-root"),
+        ("specs:Specs/", "o-root"),
+        ("specs:Specs/Drafts/a.txt", "o-a"),
+        ("specs:Drafts/a.txt", "o-a"),
+        ("o-a", "o-a"),
+    ):
+        found = store.find_member(db_url, item)
+        assert found is not None and found[0].onprem_id == expected, item
+    assert store.find_member(db_url, "specs:Nope/a.txt") is None
+    assert store.find_member(db_url, "other:Specs") is None

@@ -8,15 +8,22 @@ from typing import Annotated, Any
 from prefect import flow
 from prefect.states import State
 from pydantic import Field
+from sqlalchemy.exc import IntegrityError
 
-from connectors.base import Repository
+from connectors.base import Node, Repository
 from connectors.errors import RepositoryError
 from flows.common import database_url, final_state, refused, sync_set_tag, tag_current_run
 from flows.engine import run_sync_set
 from flows.lease import SyncBusy, current_run_id
 from flows.parameters import ConnectionName, Destination, ItemRef, Slug, SyncOptions, default_slug
 from flows.settings import get_settings
-from flows.validation import SyncRefused, check_network_membership, validate_setup
+from flows.validation import (
+    SyncRefused,
+    check_network_membership,
+    create_missing_folders,
+    remove_made_folders,
+    validate_setup,
+)
 from models import store
 from models.tables import SyncSet, utcnow
 from tasks.connections import open_repository, opened_repositories
@@ -50,6 +57,9 @@ async def sync_to_cloud(
     url = database_url()
     folder_path = "/".join(part for part in destination.folder.replace("\\", "/").split("/") if part)
 
+    made: list[Node] = []
+    """Destination folders this setup made (create_target_folder), taken back if the setup is refused after."""
+
     async def prepare(onprem: Repository, cloud: Repository) -> tuple[Any, str, Any]:
         home = await open_repository(cloud_connection, "cloud")
         try:
@@ -61,10 +71,15 @@ async def sync_to_cloud(
         target = setup.target_folder
         if target is None:
             assert setup.target_parent is not None
-            target = setup.target_parent
-            for name in setup.missing_folders:
-                target = await cloud.create_folder(target.id, name)
+            target = await create_missing_folders(cloud, setup.target_parent, setup.missing_folders, made)
         return setup, owner, target
+
+    async def refuse(cloud: Repository, message: str) -> State[Any]:
+        """Refuse with nothing changed: the folders this setup made go back (to the trashcan) first."""
+        left = await remove_made_folders(cloud, made)
+        if left:
+            message += f" (the destination folders {', '.join(left)} made by this setup were not empty and were kept)"
+        return refused(message)
 
     settings = get_settings()
     # One pair of connections (pools, tickets) for validation and the first push.
@@ -72,9 +87,9 @@ async def sync_to_cloud(
         try:  # validation is read-only and folder creation resumes where it stopped, so a transient fault is retried
             setup, owner, target = await RetryPolicy.from_settings(settings).call(lambda: prepare(onprem, cloud), "setup")
         except SyncRefused as exc:
-            return refused(str(exc))
+            return await refuse(cloud, str(exc))
         except RepositoryError as exc:
-            return refused(f"Could not create sync: {exc.code.value}: {exc.message} [{exc.report}]")
+            return await refuse(cloud, f"Could not create sync: {exc.code.value}: {exc.message} [{exc.report}]")
         sync_set = SyncSet(
             slug=slug,
             owner=owner,
@@ -97,7 +112,10 @@ async def sync_to_cloud(
             lease_owner=current_run_id(),
             lease_expires_at=utcnow() + timedelta(seconds=get_settings().lease_seconds),
         )
-        store.create_sync_set(url, sync_set, setup.nodes)
+        try:
+            store.create_sync_set(url, sync_set, setup.nodes)
+        except IntegrityError:  # another setup took the slug (or an item) between validation and now
+            return await refuse(cloud, f"Could not create sync: sync set {slug!r} or one of its items was set up meanwhile")
         try:
             result = await run_sync_set(url, slug, settings=settings, repositories=(onprem, cloud))
         except SyncBusy as exc:

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from prefect.client.schemas.objects import TERMINAL_STATES
 from prefect.exceptions import MissingContextError
 
+from flows.database_errors import database_problem
 from flows.settings import Settings
 from models import store
 from models.tables import SyncSet
@@ -76,7 +77,7 @@ async def _renew(database_url: str, sync_set_id: int, run_id: str, seconds: int)
         try:
             renewed = await asyncio.to_thread(store.acquire_lease, database_url, sync_set_id, run_id, seconds)
         except Exception as exc:  # a database hiccup: the next beat tries again before expiry
-            log.warning("Could not renew the lease of sync set %s: %s", sync_set_id, exc)
+            log.warning("Could not renew the lease of sync set %s: %s", sync_set_id, database_problem(exc, database_url) or exc)
             continue
         if not renewed:
             log.error("Lost the lease of sync set %s to another run", sync_set_id)

@@ -8,6 +8,7 @@ from prefect import flow
 from prefect.states import State
 
 from flows.common import database_url, final_state, refused, sync_set_tag, tag_current_run
+from flows.database_errors import guarded
 from flows.engine import run_sync_set
 from flows.lease import SyncBusy
 from flows.parameters import MemberRef
@@ -17,6 +18,10 @@ from models import store
 @flow(name="request-sync", flow_run_name="request-sync-{item}")
 async def request_sync(item: MemberRef) -> State[Any]:
     """Sync one member now, whatever the schedule; clears its failure when it succeeds."""
+    return await guarded(_request_sync(item))
+
+
+async def _request_sync(item: str) -> State[Any]:
     url = database_url()
     found = store.find_member(url, item)
     if found is None:

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from connectors.base import Node, Repository
 from connectors.errors import RepositoryError
 from flows.common import database_url, final_state, refused, sync_set_tag, tag_current_run
+from flows.database_errors import guarded
 from flows.engine import run_sync_set
 from flows.lease import SyncBusy, current_run_id
 from flows.parameters import ConnectionName, Destination, ItemRef, Slug, SyncOptions, default_slug
@@ -51,6 +52,17 @@ async def sync_to_cloud(
     cloud_connection: ConnectionName = "cloud",
 ) -> State[Any]:
     """Sync on-prem items (a folder, a file, or files of one library) to a cloud network, site and folder."""
+    return await guarded(_sync_to_cloud(items, destination, options, slug, onprem_connection, cloud_connection))
+
+
+async def _sync_to_cloud(
+    items: list[str],
+    destination: Destination,
+    options: SyncOptions | None,
+    slug: str | None,
+    onprem_connection: str,
+    cloud_connection: str,
+) -> State[Any]:
     options = options or SyncOptions()
     slug = slug or default_slug(items, destination)
     await tag_current_run(sync_set_tag(slug))

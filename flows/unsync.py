@@ -12,6 +12,7 @@ from prefect.states import Completed, State
 from connectors.base import Node, Repository
 from connectors.errors import NodeNotFoundError, RepositoryError
 from flows.common import database_url, refused, sync_set_tag, tag_current_run
+from flows.database_errors import guarded
 from flows.lease import SyncBusy, current_run_id, leased
 from flows.parameters import MemberRef, Slug
 from flows.reporting import Outcome, publish_artifacts
@@ -91,6 +92,10 @@ def _run_name() -> str:
 @flow(name="unsync", flow_run_name=_run_name)
 async def unsync(item: MemberRef | None = None, slug: Slug | None = None, remove_from_cloud: bool = False) -> State[Any]:
     """Stop syncing a direct member (or a whole sync set); the history stays in the run log."""
+    return await guarded(_unsync(item, slug, remove_from_cloud))
+
+
+async def _unsync(item: str | None, slug: str | None, remove_from_cloud: bool) -> State[Any]:
     log = get_run_logger()
     url = database_url()
     try:

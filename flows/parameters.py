@@ -63,6 +63,14 @@ class SyncOptions(BaseModel):
     max_delete_percent: int = Field(
         default=50, ge=0, le=100, description="Refuse a run deleting more than this share of members (>= 10)."
     )
+    adopt_existing: bool = Field(
+        default=False,
+        description=(
+            "Recovery after losing the sync database: re-pair cloud copies already at the destination with their "
+            "on-prem originals (same path, same bytes) and adopt the sync account's on-prem locks; reports what "
+            "it could not pair."
+        ),
+    )
 
     @model_validator(mode="after")
     def _delete_on_premise_needs_cloud_delete(self) -> SyncOptions:

@@ -6,12 +6,13 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 from prefect import flow
-from prefect.states import State
+from prefect.states import Completed, Failed, State
 from pydantic import Field
 from sqlalchemy.exc import IntegrityError
 
 from connectors.base import Node, Repository
 from connectors.errors import RepositoryError
+from flows.adoption import Adoption, adopt_remaining_locks, find_pairs, record_pairs
 from flows.common import database_url, final_state, refused, sync_set_tag, tag_current_run
 from flows.database_errors import guarded
 from flows.engine import run_sync_set
@@ -29,6 +30,7 @@ from models import store
 from models.tables import SyncSet, utcnow
 from tasks.connections import open_repository, opened_repositories
 from tasks.retry import RetryPolicy
+from tasks.run_log import run_logger
 from vocabulary import SyncSetState
 
 
@@ -102,6 +104,23 @@ async def _sync_to_cloud(
             return await refuse(cloud, str(exc))
         except RepositoryError as exc:
             return await refuse(cloud, f"Could not create sync: {exc.code.value}: {exc.message} [{exc.report}]")
+        adoption: Adoption | None = None
+        if options.adopt_existing:
+            try:  # read-only, before the sync set exists: a failure refuses with nothing changed
+                adoption = await find_pairs(
+                    onprem,
+                    cloud,
+                    setup.nodes,
+                    target_folder_id=target.id,
+                    include_subfolders=options.include_subfolders,
+                    account=owner,
+                    run_id=current_run_id(),
+                    concurrency=settings.transfer_concurrency,
+                )
+            except RepositoryError as exc:
+                return await refuse(
+                    cloud, f"Could not create sync: re-pairing existing copies failed: {exc.code.value}: {exc.message}"
+                )
         sync_set = SyncSet(
             slug=slug,
             owner=owner,
@@ -128,8 +147,20 @@ async def _sync_to_cloud(
             store.create_sync_set(url, sync_set, setup.nodes)
         except IntegrityError:  # another setup took the slug (or an item) between validation and now
             return await refuse(cloud, f"Could not create sync: sync set {slug!r} or one of its items was set up meanwhile")
+        if adoption is not None:
+            assert sync_set.id is not None
+            record_pairs(url, sync_set.id, adoption)
+            run_logger().info("Sync set %r: %s", slug, adoption.summary(shown=50))
         try:
             result = await run_sync_set(url, slug, settings=settings, repositories=(onprem, cloud))
         except SyncBusy as exc:
             return refused(str(exc))
-    return final_state(result)
+        if adoption is not None:
+            assert sync_set.id is not None
+            adoption.locks += adopt_remaining_locks(url, sync_set.id, adoption)
+    state = final_state(result)
+    if adoption is None:
+        return state
+    # The run's own message says what it moved; the adoption's says what it took back and what it could not pair.
+    message = f"{slug}: {adoption.summary()}. First run: {state.message or ''}"
+    return Completed(message=message) if state.is_completed() else Failed(message=message)

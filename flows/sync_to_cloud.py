@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 from typing import Annotated, Any
 
 from prefect import flow
@@ -106,17 +107,19 @@ async def _sync_to_cloud(
             return await refuse(cloud, f"Could not create sync: {exc.code.value}: {exc.message} [{exc.report}]")
         adoption: Adoption | None = None
         if options.adopt_existing:
-            try:  # read-only, before the sync set exists: a failure refuses with nothing changed
-                adoption = await find_pairs(
-                    onprem,
-                    cloud,
-                    setup.nodes,
-                    target_folder_id=target.id,
-                    include_subfolders=options.include_subfolders,
-                    account=owner,
-                    run_id=current_run_id(),
-                    concurrency=settings.transfer_concurrency,
-                )
+            pairing = partial(
+                find_pairs,
+                onprem,
+                cloud,
+                setup.nodes,
+                target_folder_id=target.id,
+                include_subfolders=options.include_subfolders,
+                account=owner,
+                run_id=current_run_id(),
+                concurrency=settings.transfer_concurrency,
+            )
+            try:  # read-only, before the sync set exists: retried when transient, else refused with nothing changed
+                adoption = await RetryPolicy.from_settings(settings).call(pairing, "re-pair existing copies")
             except RepositoryError as exc:
                 return await refuse(
                     cloud, f"Could not create sync: re-pairing existing copies failed: {exc.code.value}: {exc.message}"

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from connectors.alfresco.client import check_name
 from connectors.base import LibraryLocation, Node, Repository
-from connectors.errors import NodeNotFoundError, RepositoryError
+from connectors.errors import AccessDeniedError, NodeNotFoundError, RepositoryError
 from flows.parameters import Destination, SyncOptions
 from models.db import session_scope
 from models.store import active_member_for_cloud, active_member_for_onprem, get_sync_set
@@ -167,8 +167,8 @@ async def _refuse_copy_into_itself(onprem: Repository, cloud: Repository, nodes:
             return
         try:
             current = await cloud.get(current.parent_id)
-        except NodeNotFoundError:
-            return  # above what the cloud account may read: nothing of ours is up there
+        except (NodeNotFoundError, AccessDeniedError):
+            return  # above what the cloud account may read: no item it syncs is up there
 
 
 async def validate_setup(
@@ -222,11 +222,12 @@ async def validate_setup(
     await _check_network(cloud, destination)
     try:
         target, parent, missing = await _locate_target(cloud, destination, options.create_target_folder)
-        assert parent is not None
-        _check_new_folder_names(destination, missing)
-        await _refuse_copy_into_itself(onprem, cloud, nodes, parent, exact=target is not None)
     except RepositoryError as exc:
         raise SyncRefused(f"Could not read the destination: {exc.message}") from exc
+    assert parent is not None
+    _check_new_folder_names(destination, missing)
+    # Outside the try above: a transient failure here propagates to the setup's retry instead of refusing.
+    await _refuse_copy_into_itself(onprem, cloud, nodes, parent, exact=target is not None)
     if target is not None:
         with session_scope(database_url) as session:
             if active_member_for_cloud(session, [target.id]):

@@ -161,5 +161,27 @@ def register_blocks(
     typer.echo(f"Saved connection blocks {onprem_name!r} and {cloud_name!r}.")
 
 
+@app.command()
+def relink(
+    slug: Annotated[list[str] | None, typer.Option(help="Only this sync set (repeat for several); default: every one.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List the setups it would run again, and stop.")] = False,
+) -> None:
+    """After losing the sync database: set each sync set up again from Prefect's history, re-pairing its copies.
+
+    Runs every sync set's newest setup again with `adopt_existing` (README: "Recovery after losing the sync
+    database"). Needs PREFECT_API_URL and ECSYNC_DATABASE_URL as `serve` has them; stop `serve` first.
+    """
+    from flows.relink import relink as relink_from_history
+    from flows.settings import get_settings
+
+    outcomes = asyncio.run(relink_from_history(get_settings().resolved_database_url(), slug or None, dry_run=dry_run))
+    if not outcomes:
+        typer.echo("Nothing to relink: every sync set in Prefect's history is in the database (or was unsynced).")
+    for setup, outcome in outcomes:
+        typer.echo(f"{setup.slug}: {outcome}")
+    if any(not outcome.startswith(("COMPLETED", "would")) for _setup, outcome in outcomes):
+        raise typer.Exit(1)
+
+
 def main() -> None:
     app()

@@ -16,14 +16,20 @@ from collections.abc import AsyncIterator
 from prefect.client.schemas.objects import TERMINAL_STATES
 from prefect.exceptions import MissingContextError
 
+from flows.database_errors import database_problem
 from flows.settings import Settings
 from models import store
 from models.tables import SyncSet
 from tasks.run_log import run_logger
+from vocabulary import SyncSetState
 
 
 class SyncBusy(RuntimeError):
     """Another run holds the sync set; this run changed nothing."""
+
+
+class SyncSetGone(SyncBusy):
+    """The sync set was unsynced (or removed) while this run waited for its lease; this run changed nothing."""
 
 
 def current_run_id() -> str:
@@ -71,7 +77,7 @@ async def _renew(database_url: str, sync_set_id: int, run_id: str, seconds: int)
         try:
             renewed = await asyncio.to_thread(store.acquire_lease, database_url, sync_set_id, run_id, seconds)
         except Exception as exc:  # a database hiccup: the next beat tries again before expiry
-            log.warning("Could not renew the lease of sync set %s: %s", sync_set_id, exc)
+            log.warning("Could not renew the lease of sync set %s: %s", sync_set_id, database_problem(exc, database_url) or exc)
             continue
         if not renewed:
             log.error("Lost the lease of sync set %s to another run", sync_set_id)
@@ -84,8 +90,12 @@ async def leased(database_url: str, sync_set: SyncSet, run_id: str, settings: Se
     assert sync_set.id is not None
     seconds = settings.lease_seconds
     deadline = asyncio.get_running_loop().time() + settings.lease_wait_seconds
+    waiting = False
     while not store.acquire_lease(database_url, sync_set.id, run_id, seconds):
         holder, until = store.lease_holder(database_url, sync_set.id)
+        if not waiting and settings.lease_wait_seconds > 0:
+            waiting = True
+            run_logger().info("Waiting for sync set %r: run %s is changing it (lease until %s)", sync_set.slug, holder, until)
         if holder is not None and await holder_is_dead(holder):
             if store.take_over_lease(database_url, sync_set.id, run_id, holder, seconds):
                 run_logger().warning("Took over sync set %r from run %s, which is no longer running", sync_set.slug, holder)
@@ -99,6 +109,10 @@ async def leased(database_url: str, sync_set: SyncSet, run_id: str, settings: Se
         await asyncio.sleep(1.0)
     heartbeat = asyncio.create_task(_renew(database_url, sync_set.id, run_id, seconds))
     try:
+        # What was read before the lease may be stale: an unsync that held it may have ended the set.
+        now = store.get_sync_set(database_url, sync_set.slug)
+        if now is None or now.id != sync_set.id or now.state != SyncSetState.ACTIVE.value:
+            raise SyncSetGone(f"Sync set {sync_set.slug!r} was unsynced while this run waited for it; this run changed nothing")
         yield
     finally:
         heartbeat.cancel()

@@ -86,6 +86,14 @@ class SyncOptions(BaseModel):
         description="A run that would delete more than this percentage of the sync set's items (and at least 10 of them) "
         "deletes nothing and fails, until a reconcile is run with force=true.",
     )
+    adopt_existing: bool = Field(
+        default=False,
+        description=(
+            "Recovery after losing the sync database: re-pair cloud copies already at the destination with their "
+            "on-prem originals (same path, same bytes) and adopt the sync account's on-prem locks; reports what "
+            "it could not pair."
+        ),
+    )
 
     @model_validator(mode="after")
     def _delete_on_premise_needs_cloud_delete(self) -> SyncOptions:

@@ -8,6 +8,7 @@ from prefect import flow, tags
 from prefect.states import Completed, Failed, State
 
 from flows.common import database_url, final_state, refused, sync_set_tag, tag_current_run
+from flows.database_errors import guarded
 from flows.engine import run_sync_set
 from flows.lease import SyncBusy
 from flows.parameters import Slug
@@ -40,7 +41,7 @@ async def _reconcile_one(slug: str, force: bool) -> State[Any]:
 @flow(name="reconcile-sync-set", flow_run_name="reconcile-{slug}")
 async def reconcile_sync_set(slug: Slug, force: bool = False) -> State[Any]:
     """One sync set, as a run of its own (so its history carries the `sync-set:<slug>` tag)."""
-    return await _reconcile_one(slug, force)
+    return await guarded(_reconcile_one(slug, force))
 
 
 @flow(name="reconcile", flow_run_name=_run_name)
@@ -52,6 +53,10 @@ async def reconcile(slug: Slug | None = None, force: bool = False) -> State[Any]
         force: Let this run through the mass-delete guard (`max_delete_percent`): only after checking that
             the deletions are wanted.
     """
+    return await guarded(_reconcile(slug, force))
+
+
+async def _reconcile(slug: str | None, force: bool) -> State[Any]:
     if slug is not None:
         return await _reconcile_one(slug, force)
     failures: list[str] = []

@@ -8,6 +8,7 @@ from prefect import flow
 from prefect.states import State
 
 from flows.common import database_url, final_state, refused, sync_set_tag, tag_current_run
+from flows.database_errors import guarded
 from flows.engine import run_sync_set
 from flows.lease import SyncBusy
 from flows.parameters import MemberRef
@@ -22,6 +23,10 @@ async def request_sync(item: MemberRef) -> State[Any]:
         item: The item: its on-prem or cloud node id, or `<slug>:<path in the sync set>` such as
             `specs:Drafts/plan.docx` (`specs:` alone for the synced folder itself).
     """
+    return await guarded(_request_sync(item))
+
+
+async def _request_sync(item: str) -> State[Any]:
     url = database_url()
     found = store.find_member(url, item)
     if found is None:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from connectors.alfresco.client import check_name
 from connectors.base import LibraryLocation, Node, Repository
-from connectors.errors import NodeNotFoundError, RepositoryError
+from connectors.errors import AccessDeniedError, NodeNotFoundError, RepositoryError
 from flows.parameters import Destination, SyncOptions
 from models.db import session_scope
 from models.store import active_member_for_cloud, active_member_for_onprem, get_sync_set
@@ -104,6 +105,72 @@ async def _locate_target(cloud: Repository, destination: Destination, create: bo
     return deepest, deepest, []
 
 
+def _check_new_folder_names(destination: Destination, missing: list[str]) -> None:
+    """Refuse, before the first folder is made, a destination path with a name the cloud would refuse.
+
+    Without this, `create_target_folder` made `New` and then failed on `bad:name` below it, leaving `New`
+    behind (issue 17 item 7). The rules are Alfresco's (`connectors.alfresco.client.check_name`), also
+    applied when the cloud is a local folder, so a setup that works on a disk works on the real cloud.
+    """
+    for name in missing:
+        if name in (".", ".."):
+            raise SyncRefused(f"The destination folder {destination.folder!r} contains {name!r}: give a plain path")
+        try:
+            check_name(name, "create the destination folder")
+        except RepositoryError as exc:
+            raise SyncRefused(
+                f"Could not create sync: the destination folder {destination.folder!r} cannot be made: {exc.message}"
+            ) from exc
+
+
+async def _same_node(onprem: Repository, seen_in_cloud: Node) -> bool:
+    """Is the node the cloud connection shows also the on-prem node of that id, i.e. do the two connections
+    reach one repository? Alfresco node ids are UUIDs and a local folder's are `device:inode`, so an id that
+    both sides know, with the same name, parent and kind, is the same node whatever URL or path spells it."""
+    try:
+        mine = await onprem.get(seen_in_cloud.id)
+    except NodeNotFoundError:
+        return False
+    return (mine.name, mine.parent_id, mine.is_folder) == (seen_in_cloud.name, seen_in_cloud.parent_id, seen_in_cloud.is_folder)
+
+
+async def _refuse_copy_into_itself(onprem: Repository, cloud: Repository, nodes: list[Node], start: Node, exact: bool) -> None:
+    """Refuse a destination that is, or is inside, an item it would receive, or (`exact`: the destination
+    folder itself exists) the folder an item already sits in, when both connections reach one repository.
+
+    A folder synced into itself gains a copy of itself, which the next run sees as new content in the
+    synced folder and copies again, one level deeper, on every run; a file synced into its own folder meets
+    itself as a name clash for ever. Judged by node identity (the ids of the destination's ancestors), not
+    by comparing paths or connection URLs, which can spell one place in many ways.
+    """
+    sources = {node.id: node for node in nodes}
+    holders = {node.parent_id: node for node in nodes if node.parent_id}
+    current: Node | None = start
+    seen: set[str] = set()
+    first = True
+    while current is not None and current.id not in seen:
+        seen.add(current.id)
+        if current.id in sources and await _same_node(onprem, current):
+            item = sources[current.id]
+            where = "is" if first and exact else "is inside"
+            raise SyncRefused(
+                f"The destination folder {where} {item.name!r}, which this sync would copy: on-prem and cloud are one "
+                "repository here, and the copy would nest inside itself on every run. Choose a destination outside it"
+            )
+        if first and exact and current.id in holders and await _same_node(onprem, current):
+            raise SyncRefused(
+                f"The destination folder is the folder {holders[current.id].name!r} is in: on-prem and cloud are one "
+                "repository here, and the copy would take the original's own name. Choose another destination folder"
+            )
+        first = False
+        if current.parent_id is None:
+            return
+        try:
+            current = await cloud.get(current.parent_id)
+        except (NodeNotFoundError, AccessDeniedError):
+            return  # above what the cloud account may read: no item it syncs is up there
+
+
 async def validate_setup(
     database_url: str,
     onprem: Repository,
@@ -121,6 +188,12 @@ async def validate_setup(
         raise SyncRefused(f"A sync set named {slug!r} already exists; choose another slug or unsync it first")
 
     nodes = [await resolve_item(onprem, item) for item in items]
+    first_spelling: dict[str, str] = {}
+    for item, node in zip(items, nodes, strict=True):
+        if node.id in first_spelling:
+            # Two spellings of one node (its id and its path, `a//b` and `a/b`) would be one member twice.
+            raise SyncRefused(f"The same item is listed twice: {first_spelling[node.id]!r} and {item!r} are both {node.name!r}")
+        first_spelling[node.id] = item
     libraries: list[LibraryLocation] = []
     for item, node in zip(items, nodes, strict=True):
         location = await onprem.library_of(node)
@@ -151,6 +224,10 @@ async def validate_setup(
         target, parent, missing = await _locate_target(cloud, destination, options.create_target_folder)
     except RepositoryError as exc:
         raise SyncRefused(f"Could not read the destination: {exc.message}") from exc
+    assert parent is not None
+    _check_new_folder_names(destination, missing)
+    # Outside the try above: a transient failure here propagates to the setup's retry instead of refusing.
+    await _refuse_copy_into_itself(onprem, cloud, nodes, parent, exact=target is not None)
     if target is not None:
         with session_scope(database_url) as session:
             if active_member_for_cloud(session, [target.id]):
@@ -163,3 +240,37 @@ async def validate_setup(
         missing_folders=missing,
         target_parent=parent,
     )
+
+
+async def create_missing_folders(cloud: Repository, parent: Node, names: list[str], made: list[Node]) -> Node:
+    """Make the destination's missing folders (create_target_folder) under `parent`; each one made is appended
+    to `made` so that a setup that fails afterwards can take them back (`remove_made_folders`)."""
+    target = parent
+    for name in names:
+        target = await cloud.create_folder(target.id, name)
+        made.append(target)
+    return target
+
+
+async def remove_made_folders(cloud: Repository, made: list[Node]) -> list[str]:
+    """Undo `create_missing_folders` after a refusal: delete (to the trashcan) the folders this setup made,
+    deepest first, each only while it is still empty, so nothing someone put there meanwhile goes with it.
+    Returns the names of those it could not remove, for the refusal's message."""
+    deepest_first = list(reversed(made))
+    for index, folder in enumerate(deepest_first):
+        try:
+            if await _has_children(cloud, folder):
+                return [f.name for f in deepest_first[index:]]  # its parents hold it, so they stay too
+            await cloud.delete(folder.id)
+        except NodeNotFoundError:
+            continue
+        except RepositoryError:
+            return [f.name for f in deepest_first[index:]]
+    return []
+
+
+async def _has_children(cloud: Repository, folder: Node) -> bool:
+    async for page in cloud.list_children(folder.id):
+        if page:
+            return True
+    return False

@@ -11,7 +11,8 @@ from contextlib import contextmanager
 from functools import lru_cache
 
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError
 from sqlmodel import Session, SQLModel, create_engine
 
 from models import tables  # noqa: F401  (registers the tables on SQLModel.metadata)
@@ -26,11 +27,24 @@ def _normalise_url(url: str) -> str:
     return url
 
 
+SQLITE_BUSY_SECONDS = 30.0
+"""How long a SQLite write waits for another connection's lock before failing "database is locked"."""
+
+
+def sqlite_busy_seconds(url: str) -> float:
+    """The lock wait of a SQLite URL: its `?timeout=<seconds>` query parameter, else `SQLITE_BUSY_SECONDS`."""
+    try:
+        return float(make_url(_normalise_url(url)).query.get("timeout", SQLITE_BUSY_SECONDS))  # type: ignore[arg-type]
+    except (ArgumentError, TypeError, ValueError):
+        return SQLITE_BUSY_SECONDS
+
+
 def make_engine(url: str) -> Engine:
     """An engine for `url`, with the tables created if they are missing."""
     url = _normalise_url(url)
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        busy = sqlite_busy_seconds(url)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": busy})
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
@@ -38,7 +52,7 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute(f"PRAGMA busy_timeout={int(busy * 1000)}")
             cursor.close()
     else:
         engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)

@@ -35,7 +35,7 @@ from sync.model import (
     new_key,
     other,
 )
-from sync.names import conflict_name
+from sync.names import free_conflict_name, name_key
 from sync.order import order_actions
 from sync.tree import SideTree
 from vocabulary import ConflictPolicy, ErrorCode, MemberStatus, Side, parse_new_key
@@ -90,6 +90,8 @@ class _Planner:
         self.ignored: list[Ignored] = []
         self.needs: list[tuple[str, Side]] = []
         self.copy_origin: dict[str, str] = {}
+        self._names_in: dict[tuple[Side, str], set[str]] | None = None
+        """Name keys by (side, folder id): built on the first keep-both copy, then grown by each copy named."""
         self.scope_key: str | None = None
         self.scope_members: set[str] = set()
         self.scope_nodes: dict[Side, set[str]] = {ONPREM: set(), CLOUD: set()}
@@ -408,7 +410,7 @@ class _Planner:
                 direction[aspect] = winner
             keep_both = self.options.conflict_policy == ConflictPolicy.KEEP_BOTH and "content" in conflicting
             if keep_both:
-                loser_copy = conflict_name(nodes[other(winner)].name, other(winner), self.now)
+                loser_copy = self._conflict_copy_name(rec, other(winner), nodes[other(winner)])
             self.conflicts.append(
                 Conflict(key, tuple(conflicting), self.options.conflict_policy, winner, loser_copy or "version")
             )
@@ -487,6 +489,30 @@ class _Planner:
                 )
             )
         return out
+
+    def _conflict_copy_name(self, rec: BaseRecord, loser: Side, loser_node: Node) -> str:
+        """A keep-both copy name free in both folders the copy goes to: beside the loser's node, and in the
+        paired folder on the winner's side. A second conflict of the same file in the same second (or a
+        user's file of that name) would otherwise fail the member as a name clash until Request Sync."""
+        if self._names_in is None:
+            self._names_in = {}
+            for side in SIDES:
+                for node in self.obs[side].nodes.values():
+                    if node.parent_id is not None:
+                        self._names_in.setdefault((side, node.parent_id), set()).add(name_key(node.name))
+        names = self._names_in
+        folders: list[tuple[Side, str]] = []
+        if loser_node.parent_id is not None:
+            folders.append((loser, loser_node.parent_id))
+        paired = self.paired_parent(loser, loser_node, rec, register=False)
+        if paired is not None and paired.node_id is not None:
+            folders.append((other(loser), paired.node_id))
+        chosen = free_conflict_name(
+            loser_node.name, loser, self.now, lambda key: any(key in names.get(folder, ()) for folder in folders)
+        )
+        for folder in folders:
+            names.setdefault(folder, set()).add(name_key(chosen))
+        return chosen
 
     def _copy_to_winner(self, rec: BaseRecord, copy_key: str, name: str, loser: Side, loser_node: Node) -> list[Action]:
         """The copy sits beside the loser's node; its twin goes to the paired folder on the winner's side."""

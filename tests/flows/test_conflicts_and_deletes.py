@@ -49,10 +49,30 @@ async def test_keep_both_names_the_loser(connections, database_url, onprem_api, 
     state = await reconcile(slug=pair.name, return_state=True)
     assert state.is_completed(), state.message
     tree = await trees_equal(onprem_api, cloud_api, pair)
-    copies = [p for p in tree if re.fullmatch(r"plan \(conflict from on-prem \d{4}-\d\d-\d\d \d{4}\)\.txt", p)]
+    copies = [p for p in tree if re.fullmatch(r"plan \(conflict from on-prem \d{4}-\d\d-\d\d \d{6}\)\.txt", p)]
     assert len(copies) == 1, sorted(tree)
     assert await cloud_api.content(tree[copies[0]]["id"]) == b"on-prem version"
     assert await cloud_api.content(tree["plan.txt"]["id"]) == b"cloud version"
+
+
+async def test_keep_both_a_second_conflict_right_after_the_first_gets_its_own_copy(
+    connections, database_url, onprem_api, cloud_api
+):
+    """Issue 17 item 6: two conflicts of one file a few seconds apart (a minute-resolution stamp gave both copies
+    one name: the second run failed the member TARGET_FOLDER_NAME_CLASH until Request Sync)."""
+    pair, cloud, _root = await setup_pair(onprem_api, cloud_api, {"plan.txt": b"base"}, conflict_policy="keep-both")
+    for round_ in (1, 2):
+        await onprem_api.put_content(pair.files["plan.txt"]["id"], f"on-prem version {round_}".encode())
+        await cloud_api.put_content(cloud["plan.txt"]["id"], f"cloud version {round_}".encode())
+        state = await reconcile(slug=pair.name, return_state=True)
+        assert state.is_completed(), state.message
+    tree = await trees_equal(onprem_api, cloud_api, pair)
+    copies = sorted(p for p in tree if p.startswith("plan (conflict from on-prem "))
+    assert len(copies) == 2, sorted(tree)
+    assert sorted([await cloud_api.content(tree[c]["id"]) for c in copies]) == [b"on-prem version 1", b"on-prem version 2"]
+    assert await cloud_api.content(tree["plan.txt"]["id"]) == b"cloud version 2"
+    sync_set = store.get_sync_set(database_url, pair.name)
+    assert {m.status for m in store.members_of(database_url, sync_set.id)} == {"synced"}
 
 
 async def test_same_change_on_both_sides_is_no_conflict(connections, database_url, onprem_api, cloud_api):

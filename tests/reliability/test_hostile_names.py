@@ -60,6 +60,8 @@ async def test_names_the_cloud_refuses_fail_alone(prefect_server, connections, d
         "Case.txt": b"upper",
         NFC: b"composed",
         NFD: b"decomposed",
+        "ß.txt": b"eszett",
+        "SS.txt": b"double s",
     }
     for name, data in files.items():
         (docs / name).write_bytes(data)
@@ -82,6 +84,9 @@ async def test_names_the_cloud_refuses_fail_alone(prefect_server, connections, d
     assert cloud["good.txt"] == b"good" and cloud[LONGEST] == b"long"
     # Alfresco compares names case-insensitively but does not normalise Unicode: NFC and NFD are two names.
     assert cloud[NFC] == b"composed" and cloud[NFD] == len(b"decomposed")
+    # Alfresco lower-cases (ChildAssocEntity.getChildNameUnique), it does not case-fold: `ß.txt` and `SS.txt` are
+    # two names (issue 17 item 7; a case-folding planner failed both as a clash).
+    assert cloud["ß.txt"] == b"eszett" and cloud["SS.txt"] == b"double s"
     # The planner sees two on-prem names that are one name to Alfresco and syncs neither (it cannot know which
     # one the user means); each fails TARGET_FOLDER_NAME_CLASH and nothing is overwritten.
     case_variants = {name: data for name, data in cloud.items() if name.casefold() == "case.txt"}

@@ -96,7 +96,7 @@ class MemRepo:
 
     def _check_name(self, parent_id: str, name: str, moving: str | None = None) -> None:
         for sibling in self.children(parent_id):
-            if sibling.id != moving and sibling.name.casefold() == name.casefold():
+            if sibling.id != moving and sibling.name.lower() == name.lower():  # as Alfresco compares (sync.names.name_key)
                 raise ClashError(f"{self.side}: {name!r} exists in {parent_id}")
 
     def add(self, parent_id: str | None, name: str, *, folder: bool, content: bytes = b"", **kw: object) -> str:

@@ -89,9 +89,10 @@ def test_fingerprint_moves_when_a_node_changes() -> None:
 
 
 def test_conflict_name_puts_the_suffix_before_the_extension() -> None:
-    assert conflict_name("report.final.docx", "onprem", WHEN) == "report.final (conflict from on-prem 2026-11-27 1405).docx"
-    assert conflict_name("README", "cloud", WHEN) == "README (conflict from cloud 2026-11-27 1405)"
-    assert conflict_name(".profile", "cloud", WHEN) == ".profile (conflict from cloud 2026-11-27 1405)"
+    assert conflict_name("report.final.docx", "onprem", WHEN) == "report.final (conflict from on-prem 2026-11-27 140500).docx"
+    assert conflict_name("README", "cloud", WHEN) == "README (conflict from cloud 2026-11-27 140500)"
+    assert conflict_name(".profile", "cloud", WHEN) == ".profile (conflict from cloud 2026-11-27 140500)"
+    assert conflict_name("a.txt", "cloud", WHEN, 3) == "a (conflict from cloud 2026-11-27 140500 3).txt"
 
 
 def test_a_node_locked_by_someone_else_is_still_planned() -> None:

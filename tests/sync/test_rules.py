@@ -159,7 +159,7 @@ def test_conflict_keep_both_keeps_the_loser_beside_the_winner_with_a_dated_name(
     c.world.onprem.write(c.ids["a"], b"on-prem edit")
     c.world.cloud.write(c.id(CLOUD, "a"), b"cloud edit")
     plan = c.world.sync()
-    copy_name = "a (conflict from on-prem 2026-11-28 1405).txt"
+    copy_name = "a (conflict from on-prem 2026-11-28 140500).txt"
     assert [(x.winner, x.loser_kept_as) for x in plan.conflicts] == [(CLOUD, copy_name)]
     assert K.CONFLICT_COPY in kinds(plan, ONPREM)
     for repo in (c.world.onprem, c.world.cloud):
@@ -168,6 +168,65 @@ def test_conflict_keep_both_keeps_the_loser_beside_the_winner_with_a_dated_name(
         assert by_name[copy_name] == b"on-prem edit"
     assert c.converged()
     assert c.world.plan().actions == []
+
+
+def _conflict(c: Case, onprem: bytes, cloud: bytes) -> Plan:
+    c.world.onprem.write(c.ids["a"], onprem)
+    c.world.cloud.write(c.id(CLOUD, "a"), cloud)
+    return c.world.sync()
+
+
+def test_keep_both_a_second_conflict_in_the_same_second_gets_a_counter_not_a_clash() -> None:
+    """Issue 17 item 6: the runs' clock is fixed, so every conflict of `a.txt` has the same stamp; the
+    second and third copies take ` 2` and ` 3` instead of failing the member TARGET_FOLDER_NAME_CLASH."""
+    c = synced_case(Options(conflict_policy=ConflictPolicy.KEEP_BOTH))
+    stamp = "a (conflict from on-prem 2026-11-28 140500{}).txt"
+    expected = [stamp.format(""), stamp.format(" 2"), stamp.format(" 3")]
+    for round_, name in enumerate(expected, 1):
+        plan = _conflict(c, f"on-prem edit {round_}".encode(), f"cloud edit {round_}".encode())
+        assert [x.loser_kept_as for x in plan.conflicts] == [name]
+        assert not [a for a in plan.actions if a.kind == K.MARK_FAILED], "no name clash"
+        assert c.world.failed == []
+    for repo in (c.world.onprem, c.world.cloud):
+        by_name = {n.name: n.content for n in repo.nodes.values()}
+        assert by_name["a.txt"] == b"cloud edit 3"
+        assert [by_name[name] for name in expected] == [b"on-prem edit 1", b"on-prem edit 2", b"on-prem edit 3"]
+    assert c.converged()
+    assert c.world.plan().actions == []
+
+
+@pytest.mark.parametrize("taken_on", [ONPREM, CLOUD])
+def test_keep_both_skips_a_copy_name_taken_on_either_side(taken_on: str) -> None:
+    """A file someone made with the copy's name, on the loser's side or only on the winner's side (not
+    synced yet: created in this same run), is never overwritten nor met as a clash: the copy takes ` 2`."""
+    c = synced_case(Options(conflict_policy=ConflictPolicy.KEEP_BOTH))
+    squatter = "A (CONFLICT FROM ON-PREM 2026-11-28 140500).TXT"  # one name to Alfresco, whatever its case
+    c.world.repo(taken_on).add(c.id(taken_on, "root"), squatter, folder=False, content=b"someone's file")
+    plan = _conflict(c, b"on-prem edit", b"cloud edit")
+    assert [x.loser_kept_as for x in plan.conflicts] == ["a (conflict from on-prem 2026-11-28 140500 2).txt"]
+    assert c.world.failed == []
+    for repo in (c.world.onprem, c.world.cloud):
+        by_name = {n.name: n.content for n in repo.nodes.values()}
+        assert by_name[squatter] == b"someone's file"
+        assert by_name["a (conflict from on-prem 2026-11-28 140500 2).txt"] == b"on-prem edit"
+    assert c.converged()
+
+
+def test_names_equal_only_once_case_folded_are_two_names_as_in_alfresco() -> None:
+    """Issue 17 item 7: Alfresco lower-cases a name to keep it unique in its folder
+    (`ChildAssocEntity.getChildNameUnique`: `childName.toLowerCase()`) and does not case-fold it (`ß` -> `ss`),
+    so `ß.txt` beside `SS.txt` (and `Straße.txt` beside `STRASSE.txt`) are two names there: all of them sync.
+    (Names equal once lower-cased, `Case.txt` and `case.txt`, cannot even exist side by side in one Alfresco
+    folder; `tests/reliability/test_hostile_names.py` has them from a local folder, failing as a clash.)"""
+    c = synced_case()
+    names = ("ß.txt", "SS.txt", "Straße.txt", "STRASSE.txt")
+    for name in names:
+        c.world.onprem.add(c.ids["sub"], name, folder=False, content=name.encode())
+    c.world.sync()
+    assert c.world.failed == []
+    cloud = {n.name: n.content for n in c.world.cloud.children(c.id(CLOUD, "sub"))}
+    assert {name: cloud.get(name) for name in names} == {name: name.encode() for name in names}
+    assert c.converged()
 
 
 def test_new_in_synced_folder_on_prem_is_created_in_the_cloud_with_subfolders() -> None:

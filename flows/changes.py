@@ -196,15 +196,14 @@ class ChangeDetector:
                 if change.node.id not in self.sides[side].gone:
                     self.sides[side].see(change.node, change.ancestors)
                     self.sides[side].found.add(change.node.id)
-        self._load_members_of_seen()
         while True:  # each step can show nodes the others must look at: until nothing new is seen
             seen = sum(len(self.sides[side].nodes) + len(self.sides[side].gone) for side in SIDES)
+            self._load_members_of_seen()  # first: a member found only now may be one that left a listed folder
             await self._list_changed_folders()
             await self._follow_what_left()
             await self._complete_chains()
             if seen == sum(len(self.sides[side].nodes) + len(self.sides[side].gone) for side in SIDES):
                 break
-        self._load_members_of_seen()
         return DetectedChanges(
             onprem=self._observation(ONPREM),
             cloud=self._observation(CLOUD),

@@ -62,8 +62,10 @@ def test_task_options_retry_transient_failures_with_doubling_jittered_delays() -
     assert options["retries"] == 4
     assert options["retry_condition_fn"] is retry_transient_only
     assert options["retry_jitter_factor"] == 0.5
-    assert list(options["retry_delay_seconds"](4)) == [2.0, 4.0, 8.0, 16.0]
-    assert RetryPolicy(retries=2, backoff_seconds=0).task_options()["retry_delay_seconds"] == 0
+    delays = options["retry_delay_seconds"]
+    assert list(delays(4)) == [2.0, 4.0, 8.0, 16.0]
+    no_wait = RetryPolicy(retries=2, backoff_seconds=0).task_options()["retry_delay_seconds"]
+    assert no_wait == 0
 
 
 def test_delays_double_and_stay_within_the_jitter() -> None:
@@ -82,7 +84,8 @@ async def test_call_retries_a_transient_failure_then_gives_up() -> None:
             raise TransientError("503", REPORT)
         return "done"
 
-    assert await RetryPolicy(retries=2, backoff_seconds=0).call(flaky, "flaky") == "done"
+    twice = RetryPolicy(retries=2, backoff_seconds=0)
+    assert await twice.call(flaky, "flaky") == "done"
     assert len(attempts) == 3
 
     async def always() -> str:

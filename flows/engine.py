@@ -7,7 +7,7 @@ to `run_sync_set`. Each step is a module of its own:
 |---|---|---|
 | lease | `flows.lease` | one run per sync set at a time; a dead run's hold ends by itself |
 | recover | `flows.recovery` | adopt or clear what a killed run's intents left half done |
-| scan | `flows.scanning` | both sides as they are now (`scan-folders` task runs) |
+| scan | `flows.scanning`, `flows.changes` | what changed: through search between full scans, else both trees listed |
 | plan | `flows.planning`, `sync` | the pure planner, plus the content hashes it asks for |
 | propagate | `flows.executor`, `tasks.transport` | the plan's dependency graph, small actions batched |
 | record | `flows.recording` | each member's intent, base or failure, as each action ends |

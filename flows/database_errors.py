@@ -24,6 +24,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from flows.settings import get_settings
 from models.db import sqlite_busy_seconds
+from tasks.connections import ConnectionMissing
 from tasks.run_log import run_logger
 
 LOW_SPACE_BYTES = 16 * 1024 * 1024
@@ -140,7 +141,8 @@ def database_problem(exc: BaseException, url: str) -> str | None:
 
 
 async def guarded(run: Coroutine[Any, Any, State[Any]]) -> State[Any]:
-    """Await a flow's body: a database failure ends the run Failed with `database_problem`'s sentence.
+    """Await a flow's body: a database failure ends the run Failed with `database_problem`'s sentence, and a
+    missing connection block with what to do about it.
 
     The sentence is the state message and one ERROR log line; no traceback, no SQL. Anything else propagates
     as before (Prefect records it as the run's failure). A flow calls it on its own body
@@ -149,6 +151,9 @@ async def guarded(run: Coroutine[Any, Any, State[Any]]) -> State[Any]:
     """
     try:
         return await run
+    except ConnectionMissing as exc:  # nothing was opened, so nothing changed: the message says what to do
+        run_logger().error(str(exc))
+        return Failed(message=str(exc))
     except Exception as exc:
         message = database_problem(exc, get_settings().resolved_database_url())
         if message is None:

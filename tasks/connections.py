@@ -12,6 +12,11 @@ from typing import Any
 
 from connectors.base import Repository
 
+
+class ConnectionMissing(LookupError):
+    """No connection block of that name: nothing was opened, nothing changed."""
+
+
 RepositoryOpener = Callable[[str, str, str | None], Any]
 """(connection name, label, tenant override) -> Repository (or an awaitable of one)."""
 
@@ -37,7 +42,10 @@ async def _load_block(name: str) -> Any:
             return await block_type.aload(name)
         except ValueError as exc:  # not a block of this type
             errors.append(str(exc))
-    raise LookupError(f"No connection block named {name!r} (looked for alfresco-connection and local-folder-connection)")
+    raise ConnectionMissing(
+        f"No connection block named {name!r}: save one with `python -m ecsync register-blocks` (see the README), "
+        "or in the Prefect UI under Blocks (Alfresco Connection), then run again"
+    )
 
 
 async def open_repository(connection: str, label: str, tenant: str | None = None) -> Repository:

@@ -99,3 +99,11 @@ async def test_already_synced_elsewhere_refused(connections, database_url, onpre
         return_state=True,
     )
     assert into_copy.is_failed() and "itself a synced copy" in into_copy.message
+
+
+async def test_a_missing_connection_block_says_how_to_make_one(connections, database_url, onprem_api, cloud_api):
+    pair = await make_pair(onprem_api, cloud_api, {"a.txt": b"a"})
+    state = await pair.push({"onprem": "no-such-block"})
+    assert state.is_failed()
+    assert "No connection block named 'no-such-block'" in state.message and "python -m ecsync register-blocks" in state.message
+    assert store.get_sync_set(database_url, pair.name) is None, "nothing was created"

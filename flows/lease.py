@@ -4,6 +4,11 @@ The lease is a row in the sync state (`models.store.acquire_lease`), not a Prefe
 works the same for served deployments, work-pool workers and runs started from Python, and only a live
 run renews it. A run killed with SIGKILL blocks its sync set for at most `lease_seconds`; a holder Prefect
 reports as finished (Crashed, Failed, Cancelled, Completed) is taken over at once.
+
+The lease is also the watcher of dead runs: a run that takes over a lease that lapsed unrenewed while Prefect still
+shows its holder RUNNING (a process killed with nobody left to report it: SIGKILL of `serve`, of a worker's
+machine, of a bare flow process) marks that run Crashed, saying when its process stopped renewing the lease, so
+run history tells the truth.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 from prefect.client.schemas.objects import TERMINAL_STATES
 from prefect.exceptions import MissingContextError
@@ -69,6 +75,55 @@ async def holder_is_dead(holder: str | None) -> bool:
     return run.state is not None and run.state.type in TERMINAL_STATES
 
 
+def _utc(moment: datetime) -> datetime:
+    """A database timestamp as an aware UTC time (SQLite hands them back naive)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def lapse_message(slug: str, lapsed_at: datetime | None, seconds: int, taken_by: str) -> str:
+    """The Crashed message of a run whose lease lapsed: when its process stopped renewing it, and who took over."""
+    if lapsed_at is None:
+        when = "before its lease lapsed"
+    else:
+        last = _utc(lapsed_at) - timedelta(seconds=seconds)
+        when = f"at {last:%Y-%m-%d %H:%M:%S} UTC (its lease lapsed at {_utc(lapsed_at):%H:%M:%S} UTC)"
+    return (
+        f"Its process stopped renewing the lease of sync set {slug!r} {when}: it was killed or hung with nobody left "
+        f"to report it. Run {taken_by} took the sync set over and finishes what this run left."
+    )
+
+
+async def mark_lapsed_holder_crashed(holder: str, message: str) -> bool:
+    """Mark the flow run `holder` Crashed with `message` if Prefect still shows it unfinished (best effort).
+
+    Returns True when it was marked. A holder that is not a Prefect flow run id (a run outside Prefect), a run
+    already finished, or an API that does not answer leaves history as it is: the lease was taken over anyway.
+    """
+    try:
+        run_id = uuid.UUID(holder)
+    except ValueError:
+        return False
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+    from prefect.states import Crashed
+
+    log = run_logger()
+    try:
+        async with get_client() as client:
+            try:
+                run = await client.read_flow_run(run_id)
+            except ObjectNotFound:
+                return False
+            if run.state is None or run.state.type in TERMINAL_STATES:
+                return False
+            await client.set_flow_run_state(run_id, Crashed(message=message), force=True)
+    except Exception as exc:
+        log.warning("Could not mark run %s Crashed (its lease lapsed): %s", holder, exc)
+        return False
+    log.warning("Marked run %s Crashed: %s", holder, message)
+    return True
+
+
 async def _renew(database_url: str, sync_set_id: int, run_id: str, seconds: int) -> None:
     """The heartbeat: push the lease's expiry forward every third of its length while the run lives."""
     log = run_logger()
@@ -91,7 +146,18 @@ async def leased(database_url: str, sync_set: SyncSet, run_id: str, settings: Se
     seconds = settings.lease_seconds
     deadline = asyncio.get_running_loop().time() + settings.lease_wait_seconds
     waiting = False
-    while not store.acquire_lease(database_url, sync_set.id, run_id, seconds):
+    while True:
+        holder, until = store.lease_holder(database_url, sync_set.id)
+        if (
+            holder is not None
+            and holder != run_id
+            and store.take_over_lapsed_lease(database_url, sync_set.id, run_id, holder, seconds)
+        ):
+            run_logger().warning("Took over sync set %r from run %s, whose lease lapsed unrenewed", sync_set.slug, holder)
+            await mark_lapsed_holder_crashed(holder, lapse_message(sync_set.slug, until, seconds, run_id))
+            break
+        if store.acquire_lease(database_url, sync_set.id, run_id, seconds):
+            break
         holder, until = store.lease_holder(database_url, sync_set.id)
         if not waiting and settings.lease_wait_seconds > 0:
             waiting = True

@@ -6,7 +6,8 @@ the model, no duplicate, no loss, no stale lock, no stuck intent, and no lease l
 
 A killed process cannot mark its own flow run: a worker or `serve` runner marks its dead child Crashed, and
 the tests do the same, so the next run takes the lease over at once. A bare process killed with nobody to
-mark it leaves a lease that lapses after `lease_seconds`; `test_a_dead_holders_lease_lapses` covers that.
+mark it leaves a lease that lapses after `lease_seconds`; the run that then takes the sync set over marks the
+dead run Crashed (`test_a_dead_holder_is_marked_crashed_when_its_lease_lapses`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from prefect.states import Crashed
 
 from flows import settings as settings_module
 from flows.lease import leased
+from flows.reconcile import reconcile
 from flows.sync_to_cloud import sync_to_cloud
 from models import store
 from tests.flows.conftest import make_pair
@@ -186,8 +188,12 @@ async def test_killed_reconciles_lose_nothing(connections, database_url, onprem_
     assert killed >= RECONCILE_TRIALS - 1, f"only {killed} of {RECONCILE_TRIALS} runs were killed before they finished"
 
 
-async def test_a_dead_holders_lease_lapses(connections, database_url, onprem_api, cloud_api, emulators, tmp_path, monkeypatch):
-    """Killed with nobody to mark it Crashed: its lease runs out after lease_seconds, then the next run goes ahead."""
+async def test_a_dead_holder_is_marked_crashed_when_its_lease_lapses(
+    connections, database_url, onprem_api, cloud_api, emulators, tmp_path, monkeypatch
+):
+    """Killed with nobody to mark it Crashed (issue 17 item 1): Prefect shows it RUNNING and its lease stands
+    until lease_seconds; the next run then takes the sync set over, marks the dead run Crashed saying why, and
+    finishes its work."""
     model = {"x.txt": b"x", "y.txt": b"y"}
     pair = await make_pair(onprem_api, cloud_api, model)
     state = await pair.push()
@@ -200,12 +206,22 @@ async def test_a_dead_holders_lease_lapses(connections, database_url, onprem_api
         if killed and store.get_sync_set(database_url, pair.name).lease_owner is not None:
             break  # on a loaded machine the kill can land after the run released its lease: try again then
     sync_set = store.get_sync_set(database_url, pair.name)
-    assert sync_set.lease_owner is not None, "the killed run held the lease"
+    dead = sync_set.lease_owner
+    assert dead is not None, "the killed run held the lease"
+    async with get_client() as client:
+        assert (await client.read_flow_run(uuid.UUID(dead))).state.is_running(), "nobody marked the killed run"
     refused = await reconcile_until_quiet_or_refused(pair.name)
     assert "is being changed by run" in refused, "a live-looking lease is respected"
     monkeypatch.setenv("ECSYNC_LEASE_WAIT_SECONDS", "30")
+    monkeypatch.setenv("ECSYNC_LEASE_SECONDS", "10")
     settings_module.get_settings.cache_clear()
-    await reconcile_until_quiet(pair.name)
+    taker = await reconcile(slug=pair.name, return_state=True)
+    assert taker.is_completed(), taker.message
+    async with get_client() as client:
+        marked = (await client.read_flow_run(uuid.UUID(dead))).state
+    assert marked.is_crashed(), marked
+    assert "stopped renewing the lease" in marked.message and pair.name in marked.message, marked.message
+    assert str(taker.state_details.flow_run_id) in marked.message, "the message names the run that took over"
     root = await cloud_root(cloud_api, pair.cloud_target["id"], pair.name)
     await assert_converged(onprem_api, cloud_api, pair.onprem_folder["id"], root["id"], model)
     assert_clean_state(database_url, pair.name)

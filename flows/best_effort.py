@@ -77,16 +77,19 @@ async def wait_for_api(max_seconds: float, *, first_delay: float = 1.0, max_dela
 
 
 class Throttled:
-    """Best-effort calls that pause for `QUIET_SECONDS` after a failure (progress updates during an outage)."""
+    """Best-effort calls, one at a time, that pause for `QUIET_SECONDS` after a failure (progress updates: a
+    call made while another is under way, or during the pause, is skipped)."""
 
     def __init__(self, quiet_seconds: float = QUIET_SECONDS, clock: Callable[[], float] = time.monotonic) -> None:
         self.quiet_seconds = quiet_seconds
         self.clock = clock
         self.failed_at: float | None = None
+        self.busy = False
 
     async def __call__(self, what: str, call: Callable[[], Awaitable[T]], *, timeout: float | None = None) -> T | None:
-        if self.failed_at is not None and self.clock() - self.failed_at < self.quiet_seconds:
+        if self.busy or (self.failed_at is not None and self.clock() - self.failed_at < self.quiet_seconds):
             return None
+        self.busy = True
         try:
             result = await (call() if timeout is None else asyncio.wait_for(call(), timeout))
         except asyncio.CancelledError:
@@ -100,5 +103,7 @@ class Throttled:
                 self.quiet_seconds,
             )
             return None
+        finally:
+            self.busy = False
         self.failed_at = None
         return result

@@ -4,13 +4,20 @@ The work of a run needs the repositories and the sync state, not Prefect; its re
 stops its own Prefect server while a reconcile (held by emulator latency) carries 60 edits, keeps it down
 longer than the Prefect client's own retries (~60 s), and starts it again on the same port and home. The run
 must carry on (its progress updates are best effort), wait for the API before writing its record, and end
-Completed in the API, tagged, with its task runs, while both trees converge.
+Completed in the API, tagged, with its task runs, while both trees converge. `ecsync serve` must outlive an
+outage long enough for Prefect's runner to give up polling, and serve the next request.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import re
+import signal
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 
 import httpx
 from prefect.client.orchestration import get_client
@@ -21,8 +28,11 @@ from tests.flows.conftest import Api, make_pair
 from tests.reliability.conftest import Restartable, asave_connections
 from tests.reliability.support import Tree, assert_clean_state, assert_converged, cloud_root, drain_events
 
+REPO = Path(__file__).resolve().parents[2]
 OUTAGE_SECONDS = 90.0
 """Longer than the Prefect client's retries of one request (2 + 4 + 8 + 16 + 32 s)."""
+SERVE_OUTAGE_SECONDS = 30.0
+"""With one client retry and a 2 s poll, several polls fail in this time (Prefect's runner gives up after 3)."""
 FILES = 60
 """Enough actions for a progress artifact (flows.reporting.PROGRESS_FROM)."""
 SLOW_READS = {
@@ -103,3 +113,102 @@ async def test_a_reconcile_outlives_a_prefect_api_outage(
     root = await cloud_root(cloud_api, pair.cloud_target["id"], pair.name)
     await assert_converged(onprem_api, cloud_api, pair.onprem_folder["id"], root["id"], model)
     assert_clean_state(database_url, pair.name)
+
+
+def _log_has(path: Path, text: str) -> bool:
+    return path.exists() and text in path.read_text(errors="replace")
+
+
+async def _wait_for(condition, what: str, process: subprocess.Popen[bytes], log: Path, polls: int = 1200) -> None:
+    """Poll `condition()` every 0.25 s (bounded); fail with serve's log if serve exits or it never holds."""
+    for _ in range(polls):
+        if condition():
+            return
+        assert process.poll() is None, f"serve exited ({process.returncode}) waiting for {what}:\n{log.read_text()[-4000:]}"
+        await asyncio.sleep(0.25)
+    raise AssertionError(f"no {what}:\n{log.read_text(errors='replace')[-4000:]}")
+
+
+async def test_serve_outlives_a_prefect_api_outage(
+    own_prefect_server: Restartable, database_url, emulators, onprem_api: Api, cloud_api: Api, tmp_path: Path
+) -> None:
+    """`ecsync serve` started while the API is down waits for it; then, with a reconcile in flight, the API goes
+    away for longer than Prefect's runner would poll before giving up (three failed polls), and comes back.
+    serve is still running, the run in flight ends Completed with its task runs, and serve runs the next request."""
+    from deployments.trigger import PrefectApi, state_of
+
+    names = await asave_connections(emulators, suffix="-serve-outage")
+    model: Tree = {f"s{i:02d}.txt": f"serve outage file {i}\n".encode() for i in range(FILES)}
+    pair = await make_pair(onprem_api, cloud_api, model)
+    first = await pair.push(names)
+    assert first.is_completed(), first.message
+    api_url = own_prefect_server.child.extra["api_url"]
+    log = tmp_path / "serve.log"
+    # One retry per request and a 2 s poll: the runner meets the outage within seconds, not minutes.
+    env = {**os.environ, "PREFECT_CLIENT_MAX_RETRIES": "1", "PREFECT_RUNNER_POLL_FREQUENCY": "2"}
+    await asyncio.to_thread(own_prefect_server.child.stop)
+    with log.open("ab") as out:
+        serve = subprocess.Popen(
+            [sys.executable, "-m", "ecsync", "serve", "--no-schedule", "--limit", "2"],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    api = PrefectApi(api_url)
+    try:
+        await _wait_for(lambda: _log_has(log, "restart 1 in"), "restart after a start without the API", serve, log)
+        own_prefect_server.child = await asyncio.to_thread(own_prefect_server.start)
+        await _wait_for(lambda: _log_has(log, "starting the runner again"), "runner started again", serve, log)
+        deployment = (await asyncio.to_thread(api.wait_for_deployments, [("reconcile", "local")], 120))["reconcile/local"]
+
+        for path in model:
+            model[path] = f"edited before the outage: {path}\n".encode()
+            await onprem_api.put_content(pair.files[path]["id"], model[path])
+        await onprem_api.faults(SLOW_READS)
+        in_flight = (await asyncio.to_thread(api.create_flow_run, deployment, {"slug": pair.name}))["id"]
+        for _ in range(2400):  # bounded: serve started the run and it is carrying edits
+            if await slow_reads_seen(emulators["onprem"].url) >= 4:
+                break
+            assert serve.poll() is None, log.read_text(errors="replace")[-4000:]
+            await asyncio.sleep(0.25)
+        else:
+            raise AssertionError(f"the run never started carrying edits:\n{log.read_text(errors='replace')[-4000:]}")
+
+        await asyncio.to_thread(own_prefect_server.child.stop)
+        await _wait_for(lambda: _log_has(log, "still serving"), "serve noticing the outage", serve, log)
+        await asyncio.sleep(SERVE_OUTAGE_SECONDS)  # many polls fail meanwhile (counted below, not timed)
+        own_prefect_server.child = await asyncio.to_thread(own_prefect_server.start)
+        await _wait_for(lambda: _log_has(log, "answers again after"), "serve polling again", serve, log)
+        failed_polls = int(re.search(r"answers again after (\d+) failed polls", log.read_text()).group(1))
+        assert failed_polls >= 3, f"{failed_polls} failed polls: Prefect's own runner gives up after 3"
+
+        finished = await asyncio.to_thread(api.wait, in_flight, 900)
+        await onprem_api.faults(None)
+        kind, message = state_of(finished)
+        assert kind == "COMPLETED", f"{kind}: {message}"
+        assert f"{FILES} actions done" in message, message
+        task_runs = await task_runs_of(uuid.UUID(in_flight), at_least=2)
+        assert task_runs and all(t.state is not None and t.state.is_completed() for t in task_runs), task_runs
+
+        edited = "s00.txt"
+        model[edited] = b"edited after the outage\n"
+        await onprem_api.put_content(pair.files[edited]["id"], model[edited])
+        after = (await asyncio.to_thread(api.create_flow_run, deployment, {"slug": pair.name}))["id"]
+        kind, message = state_of(await asyncio.to_thread(api.wait, after, 300))
+        assert kind == "COMPLETED", f"{kind}: {message}"
+        assert serve.poll() is None, "serve is still running"
+        root = await cloud_root(cloud_api, pair.cloud_target["id"], pair.name)
+        await assert_converged(onprem_api, cloud_api, pair.onprem_folder["id"], root["id"], model)
+        assert_clean_state(database_url, pair.name)
+    finally:
+        await onprem_api.faults(None)
+        api.close()
+        if serve.poll() is None:
+            os.killpg(serve.pid, signal.SIGTERM)
+            try:
+                await asyncio.to_thread(serve.wait, 30)
+            except subprocess.TimeoutExpired:
+                os.killpg(serve.pid, signal.SIGKILL)
+                await asyncio.to_thread(serve.wait, 10)

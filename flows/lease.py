@@ -60,11 +60,15 @@ def current_run_id() -> str:
 
 @functools.lru_cache(maxsize=1)
 def _boot_id() -> str:
+    """This kernel's boot and this process's pid namespace: a pid means the same process only where both match
+    (two containers with one host name see different processes under one pid)."""
     try:
         with open("/proc/sys/kernel/random/boot_id") as file:
-            return file.read().strip()
+            boot = file.read().strip()
+        namespace = os.readlink("/proc/self/ns/pid").strip("pid:[]")
     except OSError:
         return ""
+    return f"{boot}~{namespace}"
 
 
 def _process_start(pid: int) -> tuple[str, str] | None:
@@ -78,13 +82,17 @@ def _process_start(pid: int) -> tuple[str, str] | None:
     return (fields[0], fields[19]) if len(fields) > 19 else None
 
 
+def _host() -> str:
+    return socket.gethostname()[:64]  # the lease column holds 255 characters
+
+
 def lease_owner_id(run_id: str) -> str:
     """What the lease records as its holder: the run, and the process that runs it (so that a run on the same
     machine can tell at once that it is gone). Outside Linux, the run alone."""
     me = _process_start(os.getpid())
     if not _boot_id() or me is None:
         return run_id
-    return f"{run_id} pid:{socket.gethostname()}/{_boot_id()}/{os.getpid()}/{me[1]}"
+    return f"{run_id} pid:{_host()}/{_boot_id()}/{os.getpid()}/{me[1]}"
 
 
 def run_of(holder: str) -> str:
@@ -100,7 +108,7 @@ def gone_process(holder: str) -> str | None:
     if len(parts) != 4 or not parts[2].isdigit():
         return None
     host, boot, pid, start = parts
-    if host != socket.gethostname() or not boot or boot != _boot_id():
+    if host != _host() or not boot or boot != _boot_id():
         return None
     now = _process_start(int(pid))
     if now is not None and now[0] not in ("Z", "X") and now[1] == start:

@@ -168,6 +168,10 @@ def lapse_message(slug: str, lapsed_at: datetime | None, seconds: int, taken_by:
     )
 
 
+MARK_TIMEOUT_SECONDS = 30.0
+"""How long taking over a sync set may wait for Prefect to mark the dead holder (the take-over stands anyway)."""
+
+
 async def mark_dead_holder_crashed(holder: str, message: str) -> bool:
     """Mark the flow run of `holder` Crashed with `message` if Prefect still shows it unfinished (best effort).
 
@@ -183,7 +187,8 @@ async def mark_dead_holder_crashed(holder: str, message: str) -> bool:
     from prefect.states import Crashed
 
     log = run_logger()
-    try:
+
+    async def mark() -> bool:
         async with get_client() as client:
             try:
                 run = await client.read_flow_run(run_id)
@@ -192,6 +197,11 @@ async def mark_dead_holder_crashed(holder: str, message: str) -> bool:
             if run.state is None or run.state.type in TERMINAL_STATES:
                 return False
             await client.set_flow_run_state(run_id, Crashed(message=message), force=True)
+            return True
+
+    try:
+        if not await asyncio.wait_for(mark(), MARK_TIMEOUT_SECONDS):  # an API that does not answer: history waits
+            return False
     except Exception as exc:
         log.warning("Could not mark run %s Crashed: %s", run_id, exc)
         return False

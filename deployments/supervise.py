@@ -101,6 +101,13 @@ async def _run_once(deployments: list[RunnerDeployment], limit: int) -> None:
         raise Stopped
 
 
+def _describe(exc: BaseException) -> str:
+    """The first real failure inside task-group wrappers ("unhandled errors in a TaskGroup" says nothing)."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return f"{type(exc).__name__}: {exc}"
+
+
 def _api_answers() -> bool:
     from flows.best_effort import api_is_up
 
@@ -129,7 +136,7 @@ def supervise(
             log.info("serve stopped by a signal after %d restart(s)", restarts)
             return restarts
         except Exception as exc:
-            reason = f"the runner failed: {type(exc).__name__}: {exc}"
+            reason = f"the runner failed: {_describe(exc)}"
         if time.monotonic() - started >= STABLE_SECONDS:
             delay = first_delay
         restarts += 1

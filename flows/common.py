@@ -45,7 +45,8 @@ async def tag_current_run(*tags: str) -> None:
         async with get_client() as client:
             await client.update_flow_run(uuid.UUID(str(run_id)), tags=wanted)
 
-    await best_effort(f"tag this run {', '.join(tags)}", update)
+    # Bounded: the client alone would retry for about a minute; the run puts the tag on again before its record.
+    await best_effort(f"tag this run {', '.join(tags)}", update, timeout=15)
 
 
 def summary(result: RunResult) -> dict[str, Any]:

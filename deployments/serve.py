@@ -98,7 +98,10 @@ def build_deployments(options: ServeOptions) -> list[RunnerDeployment]:
 
 
 def serve_all(options: ServeOptions) -> None:
-    """Serve until interrupted; schedules stay active when this process stops (pause_on_shutdown=False)."""
-    from prefect import serve
+    """Serve until interrupted; schedules stay active when this process stops (pause_on_shutdown=False).
 
-    serve(*build_deployments(options), limit=options.limit, pause_on_shutdown=False)
+    Prefect's runner is restarted whenever it gives up on an unreachable API (`deployments.supervise`).
+    """
+    from deployments.supervise import supervise
+
+    supervise(lambda: build_deployments(options), options.limit)

@@ -9,6 +9,7 @@ from prefect.client.orchestration import get_client
 from prefect.exceptions import MissingContextError
 from prefect.states import Completed, Failed, State
 
+from flows.best_effort import best_effort
 from flows.engine import RunResult
 from flows.settings import get_settings
 from tasks.transfer import DESTINATION_UPDATED
@@ -23,7 +24,10 @@ def sync_set_tag(slug: str) -> str:
 
 
 async def tag_current_run(*tags: str) -> None:
-    """Add tags to the running flow run (Prefect cannot filter runs by parameters, only by tags)."""
+    """Add tags to the running flow run (Prefect cannot filter runs by parameters, only by tags).
+
+    Best effort: a Prefect API that does not answer leaves the run untagged (a WARNING), never stops it.
+    """
     try:
         from prefect.runtime import flow_run
 
@@ -36,8 +40,13 @@ async def tag_current_run(*tags: str) -> None:
     wanted = sorted(set(existing) | set(tags))
     if wanted == sorted(existing):
         return
-    async with get_client() as client:
-        await client.update_flow_run(uuid.UUID(str(run_id)), tags=wanted)
+
+    async def update() -> None:
+        async with get_client() as client:
+            await client.update_flow_run(uuid.UUID(str(run_id)), tags=wanted)
+
+    # Bounded: the client alone would retry for about a minute; the run puts the tag on again before its record.
+    await best_effort(f"tag this run {', '.join(tags)}", update, timeout=15)
 
 
 def summary(result: RunResult) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from connectors.base import Node, Repository
+from flows.best_effort import wait_for_api
 from flows.executor import Executor, Progress
 from flows.lease import current_run_id, leased
 from flows.planning import plan_with_hashes
@@ -204,6 +205,23 @@ class SyncSetRun:
         return self.link_of(root.cloud_id, root.cl_name or "")
 
 
+async def record_when_api_answers(slug: str, settings: Settings) -> None:
+    """Before the final artifacts and state: wait (bounded) for a Prefect API that went away during the run, and
+    put on the run's tag if the outage kept it off, so work done meanwhile is recorded as done (issue 17 item 3)."""
+    if not _in_flow_run():
+        return
+    from flows.common import sync_set_tag, tag_current_run
+
+    if await wait_for_api(settings.api_wait_seconds):
+        await tag_current_run(sync_set_tag(slug))
+
+
+def _in_flow_run() -> bool:
+    from prefect.context import FlowRunContext
+
+    return FlowRunContext.get() is not None
+
+
 async def run_sync_set(
     database_url: str,
     slug: str,
@@ -243,6 +261,7 @@ async def run_sync_set(
         )
         result = await run.run()
         assert result.summary is not None
+        await record_when_api_answers(sync_set.slug, settings)
         await publish_artifacts(
             sync_set,
             result.summary,

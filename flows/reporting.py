@@ -19,6 +19,7 @@ from prefect.artifacts import (
     aupdate_progress_artifact,
 )
 
+from flows.best_effort import Throttled, best_effort
 from flows.recording import member_path
 from models.store import MemberSummary
 from models.tables import Member, SyncSet
@@ -179,27 +180,41 @@ async def publish_artifacts(
     missed: int | None = None,
     link: CloudLink | None = None,
 ) -> None:
-    """The run's table of actions, the sync set's status (keyed), and the link to its cloud location."""
+    """The run's table of actions, the sync set's status (keyed), and the link to its cloud location.
+
+    Best effort (`flows.best_effort`): an artifact the Prefect API does not take is a WARNING, never a failed run.
+    """
     rows = [outcome.row() for outcome in outcomes] or [
         {"action": "none", "item": "", "direction": "", "outcome": "nothing to do", "detail": ""}
     ]
-    await acreate_table_artifact(
-        table=rows[:5000], description=f"What this run did for sync set {sync_set.slug} ({len(outcomes)} actions)"
+    await best_effort(
+        "write the table of this run's actions",
+        lambda: acreate_table_artifact(
+            table=rows[:5000], description=f"What this run did for sync set {sync_set.slug} ({len(outcomes)} actions)"
+        ),
     )
-    await acreate_markdown_artifact(
-        key=artifact_key(sync_set.slug),
-        markdown=status_markdown(sync_set, members, cloud_url, root_name, scan, missed, link),
-        description=f"Status of sync set {sync_set.slug}",
+    markdown = status_markdown(sync_set, members, cloud_url, root_name, scan, missed, link)
+    await best_effort(
+        f"write the status artifact of sync set {sync_set.slug}",
+        lambda: acreate_markdown_artifact(
+            key=artifact_key(sync_set.slug), markdown=markdown, description=f"Status of sync set {sync_set.slug}"
+        ),
     )
     if cloud_url:
-        await acreate_link_artifact(
-            key=f"view-in-cloud-{sync_set.slug}", link=cloud_url, link_text="View in Cloud", description="Cloud copy"
+        await best_effort(
+            "write the View in Cloud link",
+            lambda: acreate_link_artifact(
+                key=f"view-in-cloud-{sync_set.slug}", link=cloud_url, link_text="View in Cloud", description="Cloud copy"
+            ),
         )
 
 
 PLANNED = re.compile(r": (\d+) items? planned$")
 """How a progress artifact's description ends: the demo (and any reader) takes the item count from it, since
 Prefect keeps only a percentage as the artifact's data."""
+
+PROGRESS_TIMEOUT = 10.0
+"""Seconds a progress update may hold the run before it is given up (the Prefect client retries ~60 s)."""
 
 
 def progress_description(title: str, planned: int) -> str:
@@ -215,9 +230,12 @@ def planned_items(description: str | None) -> int | None:
 def progress_artifact(title: str) -> Callable[[int, int], Awaitable[None]]:
     """A progress artifact for a run's propagation: items done of items planned, made at the first progress.
 
-    A run with nothing to do makes none, so a quiet reconcile costs no extra call.
+    A run with nothing to do makes none, so a quiet reconcile costs no extra call. Best effort: while the
+    Prefect API does not answer, updates are skipped (one WARNING a minute) and the propagation carries on; the
+    bar catches up with the next update that gets through.
     """
     artifact_id: Any = None
+    attempt = Throttled()
 
     async def update(finished: int, total: int) -> None:
         nonlocal artifact_id
@@ -225,8 +243,16 @@ def progress_artifact(title: str) -> Callable[[int, int], Awaitable[None]]:
             return
         progress = 100.0 * finished / total
         if artifact_id is None:
-            artifact_id = await acreate_progress_artifact(progress=progress, description=progress_description(title, total))
+            artifact_id = await attempt(
+                "create the progress artifact",
+                lambda: acreate_progress_artifact(progress=progress, description=progress_description(title, total)),
+                timeout=PROGRESS_TIMEOUT,
+            )
         else:
-            await aupdate_progress_artifact(artifact_id, progress=progress)
+            await attempt(
+                "update the progress artifact",
+                lambda: aupdate_progress_artifact(artifact_id, progress=progress),
+                timeout=PROGRESS_TIMEOUT,
+            )
 
     return update

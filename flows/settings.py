@@ -49,6 +49,12 @@ class Settings(BaseSettings):
         description="How far before the previous scan each incremental search reaches back: search lags the "
         "repository (Solr indexes a change seconds to minutes after it is made).",
     )
+    api_wait_seconds: float = Field(
+        default=900,
+        ge=0,
+        description="How long a run that finished its work while the Prefect API was away waits for it to come back "
+        "before writing its final artifacts and state (artifacts, progress and tags never stop a run).",
+    )
     onprem_connection: str = Field(default="onprem", description="Default on-prem connection block name.")
     cloud_connection: str = Field(default="cloud", description="Default cloud connection block name.")
     reconcile_interval_seconds: float = Field(

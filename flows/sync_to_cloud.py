@@ -17,7 +17,7 @@ from flows.adoption import Adoption, adopt_remaining_locks, find_pairs, record_p
 from flows.common import database_url, final_state, refused, sync_set_tag, tag_current_run
 from flows.database_errors import guarded
 from flows.engine import run_sync_set
-from flows.lease import SyncBusy, current_run_id
+from flows.lease import SyncBusy, current_run_id, lease_owner_id
 from flows.parameters import ConnectionName, Destination, ItemRef, Slug, SyncOptions, default_slug
 from flows.settings import get_settings
 from flows.validation import (
@@ -156,7 +156,7 @@ async def _sync_to_cloud(
             max_delete_percent=options.max_delete_percent,
             state=SyncSetState.ACTIVE.value,
             # Born leased to this run: a scheduled sweep must not take the new set between its creation and its first push.
-            lease_owner=current_run_id(),
+            lease_owner=lease_owner_id(current_run_id()),
             lease_expires_at=utcnow() + timedelta(seconds=get_settings().lease_seconds),
         )
         try:

@@ -50,6 +50,21 @@ def take_over_lease(url: str, sync_set_id: int, run_id: str, dead_holder: str, s
         return result.rowcount == 1  # type: ignore[attr-defined]
 
 
+def take_over_lapsed_lease(url: str, sync_set_id: int, run_id: str, lapsed_holder: str, seconds: int) -> bool:
+    """Take the sync set from `lapsed_holder` when its lease has run out unrenewed, unless it changed hands or
+    was renewed meanwhile (one atomic UPDATE): the taker then knows whose lease lapsed."""
+    now = utcnow()
+    with session_scope(url) as session:
+        result = session.execute(
+            update(SyncSet)
+            .where(col(SyncSet.id) == sync_set_id)
+            .where(col(SyncSet.lease_owner) == lapsed_holder)
+            .where(col(SyncSet.lease_expires_at) < now)
+            .values(lease_owner=run_id, lease_expires_at=now + timedelta(seconds=seconds))
+        )
+        return result.rowcount == 1  # type: ignore[attr-defined]
+
+
 def release_lease(url: str, sync_set_id: int, run_id: str) -> None:
     with session_scope(url) as session:
         session.execute(

@@ -6,7 +6,8 @@ the model, no duplicate, no loss, no stale lock, no stuck intent, and no lease l
 
 A killed process cannot mark its own flow run: a worker or `serve` runner marks its dead child Crashed, and
 the tests do the same, so the next run takes the lease over at once. A bare process killed with nobody to
-mark it leaves a lease that lapses after `lease_seconds`; `test_a_dead_holders_lease_lapses` covers that.
+mark it is found gone by the next run on the same machine, which takes the lease over at once and marks the
+dead run Crashed; a holder on another machine is taken over when its lease lapses after `lease_seconds`.
 """
 
 from __future__ import annotations
@@ -24,11 +25,16 @@ from pathlib import Path
 import httpx
 from prefect.client.orchestration import get_client
 from prefect.states import Crashed
+from sqlalchemy import update
+from sqlmodel import col
 
 from flows import settings as settings_module
-from flows.lease import leased
+from flows.lease import lease_owner_id, leased, run_of
+from flows.reconcile import reconcile
 from flows.sync_to_cloud import sync_to_cloud
 from models import store
+from models.db import session_scope
+from models.tables import SyncSet
 from tests.flows.conftest import make_pair
 from tests.reliability.support import Tree, assert_clean_state, assert_converged, cloud_root, reconcile_until_quiet
 
@@ -89,7 +95,7 @@ async def mark_crashed(database_url: str, slug: str) -> str | None:
     if holder is None:
         return None
     async with get_client() as client:
-        await client.set_flow_run_state(uuid.UUID(holder), Crashed(message="flow process killed (SIGKILL)"), force=True)
+        await client.set_flow_run_state(uuid.UUID(run_of(holder)), Crashed(message="flow process killed (SIGKILL)"), force=True)
     return holder
 
 
@@ -186,26 +192,72 @@ async def test_killed_reconciles_lose_nothing(connections, database_url, onprem_
     assert killed >= RECONCILE_TRIALS - 1, f"only {killed} of {RECONCILE_TRIALS} runs were killed before they finished"
 
 
-async def test_a_dead_holders_lease_lapses(connections, database_url, onprem_api, cloud_api, emulators, tmp_path, monkeypatch):
-    """Killed with nobody to mark it Crashed: its lease runs out after lease_seconds, then the next run goes ahead."""
+async def kill_holding_the_lease(pair, emulators, database_url: str, log: Path, env: dict[str, str]) -> str:
+    """Run a reconcile in a child process and SIGKILL it while it holds the lease; returns the lease holder."""
+    for _ in range(5):  # kill it once it holds the lease (its first requests come after the lease is taken)
+        killed = await run_and_kill(["reconcile", pair.name], emulators, 1, log, env=env)
+        if killed and store.get_sync_set(database_url, pair.name).lease_owner is not None:
+            break  # on a loaded machine the kill can land after the run released its lease: try again then
+    holder = store.get_sync_set(database_url, pair.name).lease_owner
+    assert holder is not None, "the killed run held the lease"
+    async with get_client() as client:
+        assert (await client.read_flow_run(uuid.UUID(run_of(holder)))).state.is_running(), "nobody marked the killed run"
+    return holder
+
+
+async def test_a_killed_run_is_marked_crashed_and_its_sync_set_taken_over_at_once(
+    connections, database_url, onprem_api, cloud_api, emulators, tmp_path
+):
+    """Killed with nobody to mark it Crashed (issue 17 item 1), holding a lease good for ten minutes: the next run
+    (which does not wait for a lease) finds the holder's process gone, takes the sync set over at once, marks the
+    dead run Crashed saying why, and finishes its work."""
     model = {"x.txt": b"x", "y.txt": b"y"}
     pair = await make_pair(onprem_api, cloud_api, model)
     state = await pair.push()
     assert state.is_completed(), state.message
     await onprem_api.put_content(pair.files["x.txt"]["id"], b"changed before the killed run")
     model["x.txt"] = b"changed before the killed run"
-    env = {"ECSYNC_LEASE_SECONDS": "10"}
-    for _ in range(5):  # kill it once it holds the lease (its first requests come after the lease is taken)
-        killed = await run_and_kill(["reconcile", pair.name], emulators, 1, tmp_path / "lapse.log", env=env)
-        if killed and store.get_sync_set(database_url, pair.name).lease_owner is not None:
-            break  # on a loaded machine the kill can land after the run released its lease: try again then
-    sync_set = store.get_sync_set(database_url, pair.name)
-    assert sync_set.lease_owner is not None, "the killed run held the lease"
+    dead = await kill_holding_the_lease(pair, emulators, database_url, tmp_path / "gone.log", {"ECSYNC_LEASE_SECONDS": "600"})
+    assert " pid:" in dead, "the lease names the holder's process"
+
+    taker = await reconcile(slug=pair.name, return_state=True)  # ECSYNC_LEASE_WAIT_SECONDS is 0: no waiting
+    assert taker.is_completed(), taker.message
+    async with get_client() as client:
+        marked = (await client.read_flow_run(uuid.UUID(run_of(dead)))).state
+    assert marked.is_crashed(), marked
+    assert "is gone" in marked.message and pair.name in marked.message, marked.message
+    assert str(taker.state_details.flow_run_id) in marked.message, "the message names the run that took over"
+    root = await cloud_root(cloud_api, pair.cloud_target["id"], pair.name)
+    await assert_converged(onprem_api, cloud_api, pair.onprem_folder["id"], root["id"], model)
+    assert_clean_state(database_url, pair.name)
+
+
+async def test_a_dead_holder_on_another_machine_is_marked_crashed_when_its_lease_lapses(
+    connections, database_url, onprem_api, cloud_api, emulators, tmp_path, monkeypatch
+):
+    """A holder this machine cannot see (its lease names another host): its lease is respected until it lapses
+    (lease_seconds); the run that then takes the sync set over marks it Crashed, saying when it stopped renewing."""
+    model = {"x.txt": b"x", "y.txt": b"y"}
+    pair = await make_pair(onprem_api, cloud_api, model)
+    state = await pair.push()
+    assert state.is_completed(), state.message
+    await onprem_api.put_content(pair.files["x.txt"]["id"], b"changed before the killed run")
+    model["x.txt"] = b"changed before the killed run"
+    dead = await kill_holding_the_lease(pair, emulators, database_url, tmp_path / "lapse.log", {"ECSYNC_LEASE_SECONDS": "10"})
+    elsewhere = f"{run_of(dead)} pid:another-machine/{uuid.uuid4()}/4242/1"
+    with session_scope(database_url) as session:  # as if the killed run had run on another machine
+        session.execute(update(SyncSet).where(col(SyncSet.lease_owner) == dead).values(lease_owner=elsewhere))
     refused = await reconcile_until_quiet_or_refused(pair.name)
     assert "is being changed by run" in refused, "a live-looking lease is respected"
     monkeypatch.setenv("ECSYNC_LEASE_WAIT_SECONDS", "30")
     settings_module.get_settings.cache_clear()
-    await reconcile_until_quiet(pair.name)
+    taker = await reconcile(slug=pair.name, return_state=True)
+    assert taker.is_completed(), taker.message
+    async with get_client() as client:
+        marked = (await client.read_flow_run(uuid.UUID(run_of(dead)))).state
+    assert marked.is_crashed(), marked
+    assert "stopped renewing the lease" in marked.message and pair.name in marked.message, marked.message
+    assert str(taker.state_details.flow_run_id) in marked.message, "the message names the run that took over"
     root = await cloud_root(cloud_api, pair.cloud_target["id"], pair.name)
     await assert_converged(onprem_api, cloud_api, pair.onprem_folder["id"], root["id"], model)
     assert_clean_state(database_url, pair.name)
@@ -228,12 +280,12 @@ async def test_the_heartbeat_keeps_a_long_runs_lease(connections, database_url, 
     settings = settings_module.Settings.model_construct(lease_seconds=6, lease_wait_seconds=0)
     async with leased(database_url, sync_set, "long-run", settings):
         _, first = store.lease_holder(database_url, sync_set.id)
-        holder, later = "long-run", first
+        holder, later = lease_owner_id("long-run"), first
         for _ in range(100):  # wait for a beat (event-driven, not timed: it may come late on a loaded machine)
             await asyncio.sleep(0.2)
             holder, later = store.lease_holder(database_url, sync_set.id)
             if later > first:
                 break
-        assert holder == "long-run" and later > first, "the heartbeat pushed the expiry forward"
+        assert run_of(holder) == "long-run" and later > first, "the heartbeat pushed the expiry forward"
         assert not store.acquire_lease(database_url, sync_set.id, "intruder", 6), "a renewed lease keeps others out"
     assert store.lease_holder(database_url, sync_set.id) == (None, None)

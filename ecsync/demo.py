@@ -26,8 +26,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from deployments.serve import FLOW_NAMES, SCHEDULE_SUFFIX, SERVED_NAME
-from deployments.trigger import PrefectApi, state_of
+from deployments.definitions import served
+from deployments.trigger import FINAL_STATES, PrefectApi, state_of
 from ecsync.processes import (
     PEOPLE,
     SYNC_ACCOUNTS,
@@ -232,7 +232,7 @@ def _run_with_progress(api: PrefectApi, deployment_id: str, parameters: dict[str
 
         def on_poll(current: dict[str, Any]) -> bool:
             total = api.count_task_runs(current["id"])
-            finished = api.count_task_runs(current["id"], ["COMPLETED", "FAILED", "CRASHED", "CANCELLED"])
+            finished = api.count_task_runs(current["id"], sorted(FINAL_STATES))
             state = (current.get("state") or {}).get("name", "?")
             progress.update(task, description=f"{title}: {state}", total=max(total, 1), completed=finished)
             return total > 0 and finished == total
@@ -331,9 +331,9 @@ def _walkthrough(options: DemoOptions, server: Child, onprem_child: Child, cloud
         _register_blocks(onprem_child, cloud_child)
     with PrefectApi(server.extra["api_url"]) as api:
         with console.status("Waiting for the served deployments..."):
-            names = [(flow, SERVED_NAME) for flow in FLOW_NAMES] + [("reconcile", SERVED_NAME + SCHEDULE_SUFFIX)]
-            found = api.wait_for_deployments(names)
-        ids = {key.split("/")[0]: value for key, value in found.items() if key.endswith(f"/{SERVED_NAME}")}
+            found = api.wait_for_deployments([(d.flow, d.name) for d in served()])
+        # the deployments the demo starts runs of, by flow (the sweep runs by itself)
+        ids = {d.flow: found[f"{d.flow}/{d.name}"] for d in served() if not d.scheduled}
         console.print(f"[green]✓[/] Serving {', '.join(sorted(found))} (reconcile every {options.interval_seconds:g}s)")
         ok = _set_up_or_reconcile(api, ids)
         onprem = Alfresco(onprem_child.url, "-default-", PEOPLE["onprem"])
@@ -356,7 +356,7 @@ def _walkthrough(options: DemoOptions, server: Child, onprem_child: Child, cloud
     console.print(f"Sync Info:   {info_hint}")
     console.print(
         f"Trigger:     PREFECT_API_URL={server.extra['api_url']} "
-        f"prefect deployment run 'reconcile/local' --param slug={SAMPLE_SLUG}"
+        f"prefect deployment run 'reconcile/reconcile-now' --param slug={SAMPLE_SLUG}"
     )
     return ok
 

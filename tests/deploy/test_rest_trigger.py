@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from deployments.serve import SERVED_NAME
 from deployments.trigger import PrefectApi, RunRefused, state_of
 from ecsync.processes import SYNC_ACCOUNTS, Child, start_emulator, start_prefect_server
 from tests.deploy.support import CLOUD_WEB_URL_TEMPLATE, PROJECT_ROOT, Rest, clean_env, spawn
@@ -68,12 +67,12 @@ def test_trigger_over_rest(served: dict[str, object]) -> None:
     assert isinstance(cloud_child, Child)
     with PrefectApi(str(served["api_url"])) as api:
         try:
-            ids = api.wait_for_deployments([("sync-to-cloud", SERVED_NAME), ("reconcile", SERVED_NAME)])
+            ids = api.wait_for_deployments([("sync-to-cloud", "set-up-sync"), ("reconcile", "reconcile-now")])
         except TimeoutError:
             serve = served["serve"]
             assert isinstance(serve, Child)
             pytest.fail(f"serve did not register its deployments:\n{serve.log_tail(60)}")
-        deployment_id = ids[f"sync-to-cloud/{SERVED_NAME}"]
+        deployment_id = ids["sync-to-cloud/set-up-sync"]
         folder = f"rest-{uuid.uuid4().hex[:6]}"
         good = {
             "items": ["site:engineering/README.md"],

@@ -15,9 +15,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ecsync.processes import SYNC_ACCOUNTS, Account, Child, start_emulator, start_prefect_server
+from ecsync.processes import SYNC_ACCOUNTS, Account, Child, free_port, start_emulator, start_prefect_server
 from flows import settings as settings_module
 from tests.flows.conftest import cloud_api, onprem_api  # noqa: F401  (re-exported fixtures)
+from tests.reliability.support import Restartable
 from tests.support.prefect_api import using_server
 
 TASK_RETRIES = "6"
@@ -129,3 +130,23 @@ def database_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[st
     settings_module.get_settings.cache_clear()
     yield url
     settings_module.get_settings.cache_clear()
+
+
+@pytest.fixture()
+def own_prefect_server(tmp_path: Path) -> Iterator[Restartable]:
+    """A Prefect server of this test alone (own home, fixed port), made the client's API for the test.
+
+    Same approach as the suite's server (`tests.support.prefect_api.using_server`).
+    """
+    home, port = tmp_path / "prefect-home", free_port()
+
+    def start() -> Child:
+        return start_prefect_server(home, port)
+
+    server = Restartable(start, start())
+    api_url = server.child.extra["api_url"]
+    try:
+        with using_server(api_url):
+            yield server
+    finally:
+        server.child.stop()

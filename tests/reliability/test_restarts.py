@@ -13,11 +13,8 @@ Both tests start their own processes on fixed loopback ports so the restart come
 from __future__ import annotations
 
 import asyncio
-import os
 import random
-import signal
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +23,13 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags, LogFilter, LogFilterFlowRunId
 
-from ecsync.processes import SYNC_ACCOUNTS, Child, free_port, start_emulator, start_prefect_server
+from ecsync.processes import SYNC_ACCOUNTS, Child, free_port, start_emulator
 from flows import settings as settings_module
 from flows.reconcile import reconcile
 from flows.sync_to_cloud import sync_to_cloud
 from tests.flows.conftest import Api, make_pair
 from tests.reliability.conftest import asave_connections
-from tests.reliability.support import Tree, assert_clean_state, assert_converged, cloud_root, reconcile_until_quiet
+from tests.reliability.support import Restartable, Tree, assert_clean_state, assert_converged, cloud_root, reconcile_until_quiet
 
 UPLOAD_LATENCY = {
     "seed": 7,
@@ -60,32 +57,6 @@ async def creates_seen(url: str) -> int:
     except httpx.HTTPError:
         return 0
     return sum(rule["matched"] for rule in rules)
-
-
-@dataclass
-class Restartable:
-    """A child process that a test stops and starts again with the same data and port."""
-
-    start: Callable[[], Child]
-    child: Child
-
-    async def restart(self, *, kill: bool = False, down_until: asyncio.Task[Any] | None = None) -> None:
-        """Stop it, then start it again on the same port with the same data.
-
-        The stop runs in a thread so the run under test keeps going and meets the outage. `kill` is a crash
-        (SIGKILL: requests in flight are cut, a create may be committed with its answer lost) rather than a
-        graceful stop; `down_until` keeps it down until that task (the run) has ended, longer than any retry.
-        """
-        if kill:
-            os.killpg(self.child.process.pid, signal.SIGKILL)
-            await asyncio.to_thread(self.child.process.wait, 10)
-        else:
-            await asyncio.to_thread(self.child.stop)
-        if down_until is not None:
-            await asyncio.wait({down_until}, timeout=120)
-        else:
-            await asyncio.sleep(1)  # down for a moment: the run's requests now fail to connect
-        self.child = await asyncio.to_thread(self.start)
 
 
 @pytest.fixture()
@@ -161,28 +132,6 @@ async def test_cloud_emulator_restarted_mid_upload(
         assert_clean_state(database_url, pair.name)
     finally:
         await cloud_api.aclose()
-
-
-@pytest.fixture()
-def own_prefect_server(tmp_path: Path) -> Iterator[Restartable]:
-    """A Prefect server of this test alone (own home, fixed port), made the client's API for the test.
-
-    Same approach as the suite's server (`tests.support.prefect_api.using_server`).
-    """
-    from tests.support.prefect_api import using_server
-
-    home, port = tmp_path / "prefect-home", free_port()
-
-    def start() -> Child:
-        return start_prefect_server(home, port)
-
-    server = Restartable(start, start())
-    api_url = server.child.extra["api_url"]
-    try:
-        with using_server(api_url):
-            yield server
-    finally:
-        server.child.stop()
 
 
 async def history(slug: str) -> dict[Any, Any]:

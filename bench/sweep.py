@@ -12,7 +12,7 @@ worker), then for each batch size the fanned-out sweep with 1 and 2 workers. Rat
 sweep, and 2 workers against 1. For the batch runs: how long a run waited from its creation to Running
 (worker pick-up plus a new Python process importing Prefect and the flows) and how long it ran.
 
-    python -m bench sweep [--sets 200] [--latency-ms 20] [--batch-sizes 1 10 25] [--workers 1 2]
+    python -m bench sweep [--sets 200] [--latency-ms 20] [--batch-sizes 1 10 25] [--workers 1 2] [--worker-limit 2]
 """
 
 from __future__ import annotations
@@ -38,8 +38,9 @@ from bench.common import ROOT, load_now, machine, print_table, scratch, write_re
 
 PG_ADMIN_URL = os.environ.get("ECSYNC_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 WORK_POOL = "ecsync"
-WORKER_LIMIT = 4
-"""Flow runs each worker runs at once (`prefect worker start --limit`)."""
+WORKER_LIMIT = 2
+"""Flow runs each worker runs at once (`prefect worker start --limit`) unless `--worker-limit` says otherwise:
+the sweep takes one slot, so one worker runs one batch at a time beside it and two run three."""
 
 
 @contextmanager
@@ -149,13 +150,13 @@ class Cluster:
     def env(self, **extra: str) -> dict[str, str]:
         return child_env(self.api_url, self.dbs["state"], self.work / "client", **extra)
 
-    def start_workers(self, count: int, **extra: str) -> None:
+    def start_workers(self, count: int, limit: int, **extra: str) -> None:
         from ecsync.processes import Child
 
         for number in range(1, count + 1):
             log = self.work / f"worker-{number}.log"
             argv = [sys.executable, "-m", "prefect", "worker", "start", "--pool", WORK_POOL]
-            argv += ["--name", f"bench-worker-{number}", "--limit", str(WORKER_LIMIT)]
+            argv += ["--name", f"bench-worker-{number}", "--limit", str(limit)]
             with log.open("ab") as out:
                 process = subprocess.Popen(
                     argv,
@@ -246,6 +247,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--latency-ms", type=int, default=20)
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[10])
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--worker-limit", type=int, default=WORKER_LIMIT, help="prefect worker start --limit")
     parser.add_argument("--concurrency", type=int, default=None, help="ECSYNC_SWEEP_CONCURRENCY (default: the setting's)")
     parser.add_argument("--no-in-process", action="store_true", help="leave out the in-process sweep")
     parser.add_argument("--keep", action="store_true")
@@ -300,7 +302,7 @@ def main(argv: list[str]) -> None:
                 extra = {"ECSYNC_SWEEP_BATCH_SIZE": str(size)}
                 if args.concurrency:
                     extra["ECSYNC_SWEEP_CONCURRENCY"] = str(args.concurrency)
-                cluster.start_workers(workers, **extra)
+                cluster.start_workers(workers, args.worker_limit, **extra)
                 try:
                     figures = sweep_once(cluster, args.sets)
                 finally:
@@ -335,6 +337,6 @@ def main(argv: list[str]) -> None:
         ("load", "load", ".2f"),
     ]
     title = f"sweep of {args.sets} one-file sync sets, {args.latency_ms} ms latency, PostgreSQL for both databases"
-    title += f", worker --limit {WORKER_LIMIT}"
+    title += f", worker --limit {args.worker_limit}, ECSYNC_SWEEP_CONCURRENCY {args.concurrency or 'default'}"
     print_table(title, rows, columns)
     write_results("sweep", {"machine": info, "args": vars(args), "rows": rows})

@@ -7,7 +7,7 @@ ended CANCELLED ("Deployment concurrency limit reached"): no sync set was reconc
 
 Here everything is real: a Prefect server of the test's own (own home, fixed port), `python -m ecsync serve`
 as a child process with a short interval, three sync sets, on-prem listings slowed so the sweep is still at
-work when `serve`'s whole process group is SIGKILLed. Then the server is stopped and started on the same home
+work when `serve` and every flow-run process it started are SIGKILLed. Then the server is stopped and started on the same home
 and port, an on-prem file is edited, and `serve` is started again. A later tick must run the sweep to the end
 (every set reconciled, the edit in the cloud): the killed sweep's lease lapses by itself; nothing waits for a
 slot. Nobody marks the killed runs (they stay Running in the history), as after a real crash.
@@ -101,11 +101,30 @@ async def a_set_is_being_reconciled() -> bool:
     return bool(running)
 
 
-def kill_group(child: Child) -> None:
-    """SIGKILL serve and every flow-run process it started (they share its process group)."""
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid` (Linux: /proc/<pid>/task/<tid>/children)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            for child in (task / "children").read_text().split():
+                found += [int(child), *descendants(int(child))]
+    return found
+
+
+def kill_serve(child: Child) -> None:
+    """SIGKILL serve and every flow-run process it started, as a crash of the machine or of its service would.
+
+    Prefect's runner starts each flow run in a process group of its own, so killing serve's group alone would
+    leave the sweep running; every descendant is killed too.
+    """
+    processes = [child.process.pid, *descendants(child.process.pid)]
+    for pid in processes:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(child.process.pid, signal.SIGKILL)
     child.process.wait(timeout=10)
+    assert len(processes) > 1, "serve was running a flow run when it was killed"
 
 
 def states(runs: list[Any]) -> list[str]:
@@ -135,7 +154,7 @@ async def test_the_schedule_recovers_after_serve_is_killed_mid_sweep_and_the_ser
         else:
             raise AssertionError(f"no sweep got under way:\n{serve.log_tail(60)}")
     finally:
-        kill_group(serve)
+        kill_serve(serve)
     killed = [run for run in await sweep_runs(deployment_id) if run.state and run.state.type == StateType.RUNNING]
     assert killed, "a sweep was running when serve was killed"
 

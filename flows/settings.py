@@ -59,8 +59,9 @@ class Settings(BaseSettings):
         default=10,
         ge=0,
         le=1000,
-        description="Sync sets per flow run when a sweep started by a work-pool worker fans out over the pool "
-        "(0: the sweep reconciles every set itself, one after another, as a served sweep does).",
+        description="At most this many sync sets per flow run when a sweep started by a work-pool worker fans out "
+        "over the pool (fewer when that leaves some of sweep_concurrency idle; 0: the sweep reconciles every set "
+        "itself, one after another, as a served sweep does).",
     )
     sweep_concurrency: int = Field(
         default=4,

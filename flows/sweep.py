@@ -9,7 +9,7 @@ that held it was killed and the server restarted, so that every later tick would
 - **One run per sync set at a time** by each set's own lease: a set another run holds is skipped (that run does
   the work), never counted as a failure.
 
-A sweep started by a work-pool worker fans out: the sync sets go in batches of `sweep_batch_size` to the
+A sweep started by a work-pool worker fans out: the sync sets go in batches of at most `sweep_batch_size` to the
 `reconcile-sync-sets` deployment of the same work pool (`run_deployment`), at most `sweep_concurrency` batch
 runs at once, so the pool's workers share the sweep; the sweep waits and reports per set, naming failures by
 slug. A served sweep (`ecsync serve`, no work pool) or `sweep_batch_size=0` reconciles the sets itself, one
@@ -160,11 +160,17 @@ async def _outcomes_of_batch(run: Any, slugs: Sequence[str]) -> list[SetOutcome]
     return outcomes
 
 
+def batch_size(sets: int, settings: Settings) -> int:
+    """At most `sweep_batch_size` sets per run, fewer when that leaves some of `sweep_concurrency` idle: every
+    run costs a new Python process on its worker, so no more runs than needed, but no fewer than can run at once."""
+    return max(1, min(settings.sweep_batch_size, -(-sets // settings.sweep_concurrency)))
+
+
 async def fan_out(deployment_id: uuid.UUID, slugs: Sequence[str], force: bool, settings: Settings) -> list[SetOutcome]:
     """Batches of sync sets as runs of the batch deployment, `sweep_concurrency` at once; outcomes in slug order."""
     from prefect.deployments import run_deployment
 
-    size = max(1, settings.sweep_batch_size)
+    size = batch_size(len(slugs), settings)
     batches = [list(slugs[i : i + size]) for i in range(0, len(slugs), size)]
     gate = asyncio.Semaphore(settings.sweep_concurrency)
 
@@ -199,5 +205,6 @@ async def sweep(force: bool) -> State[Any]:
         if deployment_id is None:
             return report(await reconcile_in_this_run(slugs, force))
         outcomes = await fan_out(deployment_id, slugs, force, settings)
-        runs = -(-len(slugs) // max(1, settings.sweep_batch_size))
-        return report(outcomes, f" (in {runs} runs of up to {settings.sweep_batch_size} sets on work pool {work_pool!r})")
+        size = batch_size(len(slugs), settings)
+        runs = -(-len(slugs) // size)
+        return report(outcomes, f" (in {runs} runs of up to {size} sets on work pool {work_pool!r})")

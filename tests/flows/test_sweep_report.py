@@ -23,3 +23,13 @@ def test_failures_are_named_by_slug_with_their_message() -> None:
 def test_a_sweep_that_missed_nothing_completes() -> None:
     state = report([SetOutcome("a", "done", ""), SetOutcome("b", "done", "")], " (in 1 runs of up to 10 sets)")
     assert state.is_completed() and state.message == "2 of 2 sync sets reconciled (in 1 runs of up to 10 sets)"
+
+
+def test_batches_are_as_big_as_allowed_but_fill_the_concurrency() -> None:
+    from flows.settings import Settings
+    from flows.sweep import batch_size
+
+    settings = Settings(sweep_batch_size=25, sweep_concurrency=4)
+    assert batch_size(200, settings) == 25  # 8 runs, 4 at a time
+    assert batch_size(60, settings) == 15  # 4 runs, all at once
+    assert batch_size(3, settings) == 1  # 3 runs of one set

@@ -311,6 +311,7 @@ def main(argv: list[str]) -> None:
                         set_latency(child.url, 0)
                 row = {"mode": mode, "batch": size or "-", "workers": workers, "sets": args.sets, **figures, "load": load_now()}
                 row["sets_per_s"] = round(args.sets / figures["seconds"], 2)
+                row["per_run"] = round(args.sets / figures["batch_runs"], 1) if figures["batch_runs"] else args.sets
                 rows.append(row)
                 print(f"  {mode}, batch {size}, {workers} worker(s): {figures['seconds']} s ({figures['state']})", flush=True)
         finally:
@@ -324,14 +325,15 @@ def main(argv: list[str]) -> None:
         row["vs_1_worker"] = round(row["seconds"] / one, 2) if one and row["workers"] != 1 else None
     columns = [
         ("mode", "sweep", ""),
-        ("batch", "sets per run", ""),
+        ("batch", "ECSYNC_SWEEP_BATCH_SIZE", ""),
         ("workers", "workers", ""),
         ("seconds", "seconds", ".1f"),
         ("sets_per_s", "sets/s", ".2f"),
         ("vs_in_one_run", "/ in one run", ".2f"),
         ("vs_1_worker", "/ 1 worker", ".2f"),
         ("batch_runs", "batch runs", ""),
-        ("batch_wait_s", "run: created→running s", ".1f"),
+        ("per_run", "sets per run", ""),
+        ("batch_wait_s", "run: created→running s (queue + start-up)", ".1f"),
         ("batch_run_s", "run: running s", ".1f"),
         ("state", "state", ""),
         ("load", "load", ".2f"),

@@ -160,6 +160,37 @@ async def _outcomes_of_batch(run: Any, slugs: Sequence[str]) -> list[SetOutcome]
     return outcomes
 
 
+async def follow(run_id: uuid.UUID, slugs: Sequence[str], settings: Settings) -> Any:
+    """Wait for a batch run to end; a Running batch that shows no sign of life for twice `lease_seconds` is
+    marked Crashed and given up on, so a worker killed under it can never hold the sweep (and every later tick)
+    for ever. A sign of life: one of its sync sets held under an unexpired lease (a live run renews it every third
+    of `lease_seconds`, and holds it all the time it works on the set). A run still waiting for a worker
+    (Scheduled, Pending) is waited for.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.objects import StateType
+    from prefect.states import Crashed
+
+    url = database_url()
+    loop = asyncio.get_running_loop()
+    quiet_limit = 2 * settings.lease_seconds
+    last_life = loop.time()
+    async with get_client() as client:
+        while True:
+            run = await client.read_flow_run(run_id)
+            state = run.state
+            if state is not None and state.is_final():
+                return run
+            waiting = state is None or state.type in (StateType.SCHEDULED, StateType.PENDING)
+            if waiting or await asyncio.to_thread(store.leased_now, url, slugs):
+                last_life = loop.time()
+            elif loop.time() - last_life > quiet_limit:
+                message = f"No sign of life for {quiet_limit} s (its worker was probably killed); the sweep gave up on it"
+                await client.set_flow_run_state(run_id, Crashed(message=message), force=True)
+                return await client.read_flow_run(run_id)
+            await asyncio.sleep(1.0)
+
+
 def batch_size(sets: int, settings: Settings) -> int:
     """At most `sweep_batch_size` sets per run, fewer when that leaves some of `sweep_concurrency` idle: every
     run costs a new Python process on its worker, so no more runs than needed, but no fewer than can run at once."""
@@ -177,11 +208,12 @@ async def fan_out(deployment_id: uuid.UUID, slugs: Sequence[str], force: bool, s
     async def one(batch: list[str]) -> list[SetOutcome]:
         async with gate:
             try:
-                run = await run_deployment(  # type: ignore[misc]
-                    deployment_id, parameters={"slugs": batch, "force": force}, timeout=None, poll_interval=1
+                created = await run_deployment(  # type: ignore[misc]
+                    deployment_id, parameters={"slugs": batch, "force": force}, timeout=0
                 )
+                run = await follow(created.id, batch, settings)
             except Exception as exc:  # the run could not be created or followed: name its sets
-                return [SetOutcome(slug, "failed", f"not reconciled: the batch run failed to start ({exc})") for slug in batch]
+                return [SetOutcome(slug, "failed", f"not reconciled: the batch run failed ({exc})") for slug in batch]
         return await _outcomes_of_batch(run, batch)
 
     results = await asyncio.gather(*(one(batch) for batch in batches))

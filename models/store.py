@@ -113,6 +113,19 @@ def run_lease_holder(url: str, name: str) -> tuple[str | None, datetime | None]:
         return lease.owner, lease.expires_at
 
 
+def leased_now(url: str, slugs: Iterable[str]) -> bool:
+    """True when one of these sync sets is held under a lease that has not expired (a live run renews it)."""
+    with session_scope(url) as session:
+        statement = (
+            select(func.count())
+            .select_from(SyncSet)
+            .where(col(SyncSet.slug).in_(list(slugs)))
+            .where(col(SyncSet.lease_owner).is_not(None))
+            .where(col(SyncSet.lease_expires_at) > utcnow())
+        )
+        return int(session.exec(statement).one()) > 0
+
+
 def get_sync_set(url: str, slug: str) -> SyncSet | None:
     with session_scope(url) as session:
         return session.exec(select(SyncSet).where(SyncSet.slug == slug)).first()

@@ -56,7 +56,7 @@ class Settings(BaseSettings):
     )
 
     sweep_batch_size: int = Field(
-        default=10,
+        default=25,
         ge=0,
         le=1000,
         description="At most this many sync sets per flow run when a sweep started by a work-pool worker fans out "

@@ -6,6 +6,8 @@ name, then `create_flow_run`), so the demo and the tests exercise what integrato
 
 from __future__ import annotations
 
+import base64
+import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -19,21 +21,59 @@ RETRIED_STATUSES = frozenset({429, 502, 503, 504})
 """A busy server (SQLite "database is locked" reads as 503) asks to be asked again, as Prefect's own client does."""
 
 
-class RunRefused(RuntimeError):
-    """The server refused to create the run (HTTP 409: parameters do not match the flow's schema)."""
+def authorization_header(auth_string: str) -> str:
+    """The header Prefect's own client sends for PREFECT_API_AUTH_STRING: basic auth of the whole string."""
+    return "Basic " + base64.b64encode(auth_string.encode()).decode()
 
-    def __init__(self, status: int, detail: str) -> None:
-        super().__init__(f"HTTP {status}: {detail}")
+
+class RunRefused(RuntimeError):
+    """The server refused to create the run (HTTP 409: parameters do not match the flow's schema).
+
+    The server names only the first invalid field; `problems` names every one, judged against the same schema.
+    """
+
+    def __init__(self, status: int, detail: str, problems: list[str] | None = None) -> None:
+        self.problems = problems or []
+        listed = f" ({len(self.problems)} invalid: " + "; ".join(self.problems) + ")" if len(self.problems) > 1 else ""
+        super().__init__(f"HTTP {status}: {detail}{listed}")
         self.status = status
         self.detail = detail
 
 
-class PrefectApi:
-    """A few REST calls against one Prefect server (`api_url` ends in `/api`)."""
+def invalid_fields(parameters: dict[str, Any], schema: dict[str, Any]) -> list[str]:
+    """Every invalid field of `parameters` with its reason ("options.conflict_policy: 'maybe' is not one of ...").
 
-    def __init__(self, api_url: str, timeout: float = 30.0) -> None:
+    Validated with Prefect's own validator (the one the server uses). An optional field's "or null" alternative
+    is left out of the reasons: nobody sending an object meant null.
+    """
+    from prefect.utilities.schema_tools.validation import validate
+
+    problems: list[str] = []
+    for error in validate(parameters, schema, raise_on_error=False):
+        problems.extend(_reasons(error))
+    return sorted(dict.fromkeys(problems))
+
+
+def _reasons(error: Any) -> list[str]:
+    alternatives = [e for e in (error.context or []) if not (e.validator == "type" and e.validator_value == "null")]
+    if error.validator in ("anyOf", "oneOf") and alternatives:
+        return [reason for alternative in alternatives for reason in _reasons(alternative)]
+    where = str(error.json_path).removeprefix("$.").removeprefix("$") or "(parameters)"
+    return [f"{where}: {error.message}"]
+
+
+class PrefectApi:
+    """A few REST calls against one Prefect server (`api_url` ends in `/api`).
+
+    A server started with an auth string (`PREFECT_SERVER_API_AUTH_STRING`) answers 401 to anything else, so
+    every call carries `auth_string`, by default the one Prefect's own client uses: `PREFECT_API_AUTH_STRING`.
+    """
+
+    def __init__(self, api_url: str, timeout: float = 30.0, *, auth_string: str | None = None) -> None:
         self.api_url = api_url.rstrip("/")
-        self.client = httpx.Client(base_url=self.api_url, timeout=timeout)
+        auth_string = auth_string if auth_string is not None else os.environ.get("PREFECT_API_AUTH_STRING")
+        headers = {"Authorization": authorization_header(auth_string)} if auth_string else {}
+        self.client = httpx.Client(base_url=self.api_url, timeout=timeout, headers=headers)
 
     def close(self) -> None:
         self.client.close()
@@ -100,9 +140,15 @@ class PrefectApi:
             body["idempotency_key"] = idempotency_key
         response = self._request("POST", f"/deployments/{deployment_id}/create_flow_run", json=body)
         if response.status_code == 409:
-            raise RunRefused(409, str(response.json().get("detail", response.text)))
+            raise RunRefused(409, str(response.json().get("detail", response.text)), self._problems(deployment_id, parameters))
         response.raise_for_status()
         return response.json()
+
+    def _problems(self, deployment_id: str, parameters: dict[str, Any]) -> list[str]:
+        """Every invalid field, against the deployment's parameter schema (best effort: [] if unreadable)."""
+        response = self._request("GET", f"/deployments/{deployment_id}")
+        schema = response.json().get("parameter_openapi_schema") if response.status_code == 200 else None
+        return invalid_fields(parameters, schema) if isinstance(schema, dict) else []
 
     def flow_run(self, flow_run_id: str) -> dict[str, Any]:
         response = self._request("GET", f"/flow_runs/{flow_run_id}")
@@ -114,14 +160,17 @@ class PrefectApi:
         response.raise_for_status()
         return int(response.json())
 
-    def count_task_runs(self, flow_run_id: str, state_types: list[str] | None = None) -> int:
-        task_runs: dict[str, Any] = {}
-        if state_types:
-            task_runs["state"] = {"type": {"any_": state_types}}
-        body = {"flow_runs": {"id": {"any_": [flow_run_id]}}, "task_runs": task_runs}
-        response = self._request("POST", "/task_runs/count", json=body)
+    def progress(self, flow_run_id: str) -> dict[str, Any] | None:
+        """The run's newest progress artifact (`data`: percent done, `description`: what it counts), if any."""
+        body = {
+            "artifacts": {"flow_run_id": {"any_": [flow_run_id]}, "type": {"any_": ["progress"]}},
+            "sort": "CREATED_DESC",
+            "limit": 1,
+        }
+        response = self._request("POST", "/artifacts/filter", json=body)
         response.raise_for_status()
-        return int(response.json())
+        found = response.json()
+        return found[0] if found else None
 
     def read_flow_runs(self, body: dict[str, Any]) -> list[dict[str, Any]]:
         """Every matching flow run (the API caps a page at 200 rows, so this pages)."""

@@ -1,6 +1,6 @@
 """Re-create `docs/failed-run.png`: a failed run's page in the Prefect UI, taken by a real headless browser.
 
-    sudo apt-get update && sudo apt-get install -y chromium      # Debian's chromium, once
+    apt-get update && apt-get install -y chromium      # as root (or with sudo): Debian's chromium, once
     .venv/bin/python docs/failed_run_screenshot.py
 
 It starts a throw-away Prefect server and the two emulators, provokes a name clash (a cloud file of the same

@@ -1,4 +1,4 @@
-"""The command line: `demo`, `serve`, `info` and `register-blocks`.
+"""The command line: `demo`, `serve`, `info`, `register-blocks`, `server-secrets` and `relink`.
 
 Heavy imports (Prefect, the flows) happen inside each command, after the environment is set, because
 Prefect reads its settings (PREFECT_API_URL, PREFECT_HOME) when it is first imported.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import os
 from pathlib import Path
 from typing import Annotated
@@ -15,6 +16,7 @@ from typing import Annotated
 import typer
 
 from deployments.serve import DEFAULT_INTERVAL_SECONDS
+from ecsync.server_secrets import read_auth_string
 
 app = typer.Typer(
     name="ecsync",
@@ -86,10 +88,17 @@ def info(
     """Print Sync Info for one item: status, error and technical report, cloud location, runs."""
     from flows.settings import get_settings
 
+    # Loading the cloud block queues a "block loaded" event; Prefect sends it at exit and, while doing so, warns
+    # "Still processing items: 1 items remaining..." on stderr, which tells the reader of Sync Info nothing.
+    for worker in ("EventsWorker", "APILogWorker"):
+        logging.getLogger(worker).setLevel(logging.ERROR)
+
     settings = get_settings()
     api_url = _prefect_api_url(settings.data_dir)
     if api_url:
         os.environ["PREFECT_API_URL"] = api_url
+        if not os.environ.get("PREFECT_API_AUTH_STRING") and (auth := read_auth_string(settings.data_dir)):
+            os.environ["PREFECT_API_AUTH_STRING"] = auth  # the demo's server asks for its password
     elif runs:
         typer.echo("(no PREFECT_API_URL and no running demo: runs are not listed)", err=True)
         runs = False
@@ -131,15 +140,28 @@ def register_blocks(
     onprem_url: Annotated[str, typer.Option(help="On-prem Alfresco, e.g. https://alfresco.example.com")],
     cloud_url: Annotated[str, typer.Option(help="Cloud Alfresco, e.g. https://my.alfresco.example")],
     cloud_network: Annotated[str, typer.Option(help="Cloud network (tenant) id, e.g. acme.com")],
-    onprem_user: Annotated[str, typer.Option(help="Account the sync acts as on-prem.")] = "admin",
-    cloud_user: Annotated[str, typer.Option(help="Account the sync acts as in the cloud.")] = "admin",
+    onprem_user: Annotated[
+        str, typer.Option(help="Account the sync acts as on-prem: an ordinary user, SiteManager of the synced sites.")
+    ],
+    cloud_user: Annotated[
+        str, typer.Option(help="Account the sync acts as in the cloud: a member of the network, e.g. sync@acme.com.")
+    ],
     onprem_password: Annotated[
         str, typer.Option(envvar="ECSYNC_ONPREM_PASSWORD", prompt=True, hide_input=True, help="On-prem password.")
     ] = "",
     cloud_password: Annotated[
         str, typer.Option(envvar="ECSYNC_CLOUD_PASSWORD", prompt=True, hide_input=True, help="Cloud password.")
     ] = "",
-    ca_bundle: Annotated[str | None, typer.Option(help="PEM file of CAs to trust (both connections).")] = None,
+    ca_bundle: Annotated[
+        Path | None,
+        typer.Option(
+            help="PEM file of CAs to trust (both connections); the same path must be readable wherever flows run.",
+            exists=True,
+            dir_okay=False,
+            readable=True,
+            resolve_path=True,
+        ),
+    ] = None,
     verify_tls: Annotated[bool, typer.Option(help="Check TLS certificates.")] = True,
     web_url_template: Annotated[
         str | None, typer.Option(help="Cloud web address of a node ({base_url} {network} {site} {id} {name}).")
@@ -150,7 +172,7 @@ def register_blocks(
     """Save the two connection blocks (overwriting blocks of the same names); needs PREFECT_API_URL."""
     from connectors.blocks import AlfrescoConnection
 
-    common = {"verify_tls": verify_tls, "ca_bundle": ca_bundle}
+    common = {"verify_tls": verify_tls, "ca_bundle": str(ca_bundle) if ca_bundle else None}
     AlfrescoConnection(base_url=onprem_url, username=onprem_user, password=onprem_password, **common).save(
         onprem_name, overwrite=True
     )
@@ -159,6 +181,25 @@ def register_blocks(
         base_url=cloud_url, username=cloud_user, password=cloud_password, tenant=cloud_network, **common, **cloud_fields
     ).save(cloud_name, overwrite=True)
     typer.echo(f"Saved connection blocks {onprem_name!r} and {cloud_name!r}.")
+
+
+@app.command("server-secrets")
+def server_secrets(
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Data folder (default: ECSYNC_DATA_DIR, else ./data).", file_okay=False)
+    ] = None,
+    client: Annotated[bool, typer.Option("--client", help="Only what a client needs: PREFECT_API_AUTH_STRING.")] = False,
+) -> None:
+    """Print `export` lines of the Prefect server's password and block encryption key (made once, kept in
+    <data>/secrets): `eval "$(python -m ecsync server-secrets)"` before `prefect server start`."""
+    import shlex
+
+    from ecsync.server_secrets import load_or_create
+
+    secrets = load_or_create((data_dir or Path(os.environ.get("ECSYNC_DATA_DIR", "data"))).resolve())
+    values = secrets.client_env() if client else {**secrets.server_env(), **secrets.client_env()}
+    for name, value in values.items():
+        typer.echo(f"export {name}={shlex.quote(value)}")
 
 
 @app.command()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -27,7 +28,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from deployments.definitions import served
-from deployments.trigger import FINAL_STATES, PrefectApi, state_of
+from deployments.trigger import PrefectApi, state_of
 from ecsync.processes import (
     PEOPLE,
     SYNC_ACCOUNTS,
@@ -39,6 +40,7 @@ from ecsync.processes import (
     start_emulator,
     start_prefect_server,
 )
+from ecsync.server_secrets import AUTH_FILE, SECRETS_FOLDER, ServerSecrets, load_or_create
 
 SAMPLE_ITEM = "site:engineering/Specs"
 SAMPLE_SLUG = "engineering-specs"
@@ -128,9 +130,19 @@ def _port(requested: int | None, preferred: int) -> int:
     return free_port()
 
 
-def _prepare_environment(data_dir: Path) -> None:
-    """Point the sync state, Prefect's home and the settings at the data folder, before Prefect is imported."""
+CLIENT_ENV_FILE = "ecsync.env"
+"""Under the data folder while the demo runs: `source data/ecsync.env` gives a shell the demo's API and password."""
+
+
+def _prepare_environment(data_dir: Path) -> ServerSecrets:
+    """Point the sync state, Prefect's home and the settings at the data folder, before Prefect is imported.
+
+    The demo's server asks for a password like a production one should (ecsync/server_secrets.py): generated
+    once into data/secrets, given to this process and its children as PREFECT_API_AUTH_STRING.
+    """
     data_dir.mkdir(parents=True, exist_ok=True)
+    secrets = load_or_create(data_dir)
+    os.environ.update(secrets.client_env())
     os.environ["ECSYNC_DATA_DIR"] = str(data_dir)
     os.environ.setdefault("ECSYNC_DATABASE_URL", f"sqlite:///{data_dir / 'sync-state.db'}")
     os.environ.setdefault("ECSYNC_LEASE_WAIT_SECONDS", "120")  # a setup and a scheduled sweep wait for each other
@@ -144,6 +156,17 @@ def _prepare_environment(data_dir: Path) -> None:
     from flows.settings import get_settings
 
     get_settings.cache_clear()
+    return secrets
+
+
+def _write_client_env(data_dir: Path, api_url: str, secrets: ServerSecrets) -> Path:
+    """`source data/ecsync.env`: the demo's API address and password in a shell (mode 0600, removed at stop)."""
+    path = data_dir / CLIENT_ENV_FILE
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(f"export PREFECT_API_URL={shlex.quote(api_url)}\n")
+        handle.write(f"export PREFECT_API_AUTH_STRING={shlex.quote(secrets.auth_string)}\n")
+    return path
 
 
 @contextmanager
@@ -186,15 +209,16 @@ def _start_emulator(data_dir: Path, seed: str, port: int) -> Child:
     return start_emulator(seed, data_dir / f"emulator-{seed}", data_dir / "logs" / f"emulator-{seed}.log", port)
 
 
-def _start_everything(options: DemoOptions, stack: Stack) -> tuple[Child, Child, Child]:
+def _start_everything(options: DemoOptions, stack: Stack, secrets: ServerSecrets) -> tuple[Child, Child, Child]:
     data_dir = options.data_dir
     port = _port(options.prefect_port, 4200)
     os.environ["PREFECT_UI_API_URL"] = f"http://127.0.0.1:{port}/api"  # the UI assumes port 4200 otherwise
     with console.status("Starting the Prefect server (SQLite in data/prefect)..."):
-        server = stack.add(start_prefect_server(data_dir / "prefect", port))
+        server = stack.add(start_prefect_server(data_dir / "prefect", port, secrets=secrets))
     os.environ["PREFECT_API_URL"] = server.extra["api_url"]
     (data_dir / "prefect" / "api-url").write_text(server.extra["api_url"] + "\n")
-    console.print(f"[green]✓[/] Prefect server  {server.url}")
+    _write_client_env(data_dir, server.extra["api_url"], secrets)
+    console.print(f"[green]✓[/] Prefect server  {server.url}  (password required: see data/{CLIENT_ENV_FILE})")
     with console.status("Starting the two Alfresco emulators..."):
         onprem = stack.add(_start_emulator(data_dir, "onprem", _port(options.onprem_port, 8081)))
         cloud = stack.add(_start_emulator(data_dir, "cloud", _port(options.cloud_port, 8082)))
@@ -224,23 +248,33 @@ def _register_blocks(onprem: Child, cloud: Child) -> None:
 
 
 def _run_with_progress(api: PrefectApi, deployment_id: str, parameters: dict[str, Any], title: str) -> dict[str, Any]:
-    """Start a run of a served deployment and show its task runs completing until it ends."""
+    """Start a run of a served deployment and show its items done of items planned until it ends.
+
+    The count comes from the run's own progress artifact (what the UI's Artifacts tab shows); until the run has
+    planned, the bar shows the run's state only.
+    """
+    from flows.reporting import planned_items
+
     run = api.create_flow_run(deployment_id, parameters)
-    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=False) as progress:
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("items"))
+    with Progress(*columns, TimeElapsedColumn(), console=console, transient=False) as progress:
         task = progress.add_task(f"{title}: Scheduled", total=None)
 
-        def on_poll(current: dict[str, Any]) -> bool:
-            total = api.count_task_runs(current["id"])
-            finished = api.count_task_runs(current["id"], sorted(FINAL_STATES))
+        def on_poll(current: dict[str, Any]) -> None:
             state = (current.get("state") or {}).get("name", "?")
-            progress.update(task, description=f"{title}: {state}", total=max(total, 1), completed=finished)
-            return total > 0 and finished == total
+            artifact = api.progress(current["id"])
+            planned = planned_items(artifact.get("description")) if artifact else None
+            if artifact is None or planned is None:
+                progress.update(task, description=f"{title}: {state}")
+                return
+            done = round(float(artifact.get("data") or 0) * planned / 100)
+            progress.update(task, description=f"{title}: {state}", total=planned, completed=done)
 
         final = api.wait(run["id"], timeout=600, on_poll=on_poll)
-        deadline = time.monotonic() + 5  # task runs are recorded from events, a few seconds after they end
-        while not on_poll(final) and time.monotonic() < deadline:
-            time.sleep(0.5)
+        on_poll(final)
+        if progress.tasks[0].total is None:  # no progress artifact: the run planned nothing
+            state = (final.get("state") or {}).get("name", "?")
+            progress.update(task, description=f"{title}: {state}, nothing to carry", total=0, completed=0)
     kind, message = state_of(final)
     console.print(f"{_mark(kind == 'COMPLETED')} {final['name']}: {kind.lower()} — {message}")
     return final
@@ -351,25 +385,33 @@ def _walkthrough(options: DemoOptions, server: Child, onprem_child: Child, cloud
         finally:
             onprem.close()
             cloud.close()
+    data = _shown(options.data_dir)
     console.print()
     console.print(f"Prefect UI:  {server.url}   (runs: {server.url}/runs, deployments: {server.url}/deployments)")
+    console.print(f"             log in with the password in {data}/{SECRETS_FOLDER}/{AUTH_FILE}")
+    console.print(f"In a shell:  source .venv/bin/activate && source {data}/{CLIENT_ENV_FILE}")
     console.print(f"Sync Info:   {info_hint}")
-    console.print(
-        f"Trigger:     PREFECT_API_URL={server.extra['api_url']} "
-        f"prefect deployment run 'reconcile/reconcile-now' --param slug={SAMPLE_SLUG}"
-    )
+    console.print(f"Trigger:     prefect deployment run 'reconcile/reconcile-now' --param slug={SAMPLE_SLUG}")
     return ok
+
+
+def _shown(path: Path) -> str:
+    """A path as a person would type it from the checkout: relative when it is inside the current folder."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def run_demo(options: DemoOptions) -> int:
     """Start, walk through, then wait for Ctrl-C (or exit at once with `--once`); 0 when every check passed."""
     data_dir = options.data_dir
-    _prepare_environment(data_dir)
+    secrets = _prepare_environment(data_dir)
     stack = Stack()
     ok = False
     with _terminate_as_interrupt():
         try:
-            server, onprem, cloud = _start_everything(options, stack)
+            server, onprem, cloud = _start_everything(options, stack, secrets)
             stack.add(_start_serve(data_dir, options.interval_seconds))
             ok = _walkthrough(options, server, onprem, cloud)
             console.print("[bold green]Demo complete.[/]" if ok else "[bold red]Demo finished with a failed check.[/]")
@@ -386,7 +428,8 @@ def run_demo(options: DemoOptions) -> int:
             ok = False
         finally:
             stack.stop()
-            with suppress(OSError):
-                (data_dir / "prefect" / "api-url").unlink()
+            for leftover in (data_dir / "prefect" / "api-url", data_dir / CLIENT_ENV_FILE):
+                with suppress(OSError):
+                    leftover.unlink()
             console.print("Stopped the Prefect server, the emulators and the served deployments.")
     return 0 if ok else 1

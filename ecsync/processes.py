@@ -19,6 +19,8 @@ from pathlib import Path
 
 import httpx
 
+from ecsync.server_secrets import ServerSecrets
+
 PREFECT_SERVER_ENV = {
     "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE": "100",
     "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_READ_BATCH_SIZE": "100",
@@ -140,11 +142,21 @@ def wait_healthy(child: Child, path: str, timeout: float) -> None:
     raise RuntimeError(f"{child.name} not healthy after {timeout:.0f}s ({last_error}):\n{child.log_tail()}")
 
 
-def start_prefect_server(home: Path, port: int | None = None, *, timeout: float = 90) -> Child:
-    """A real Prefect server (SQLite under `home`), bound to 127.0.0.1, with run history kept."""
+def start_prefect_server(
+    home: Path, port: int | None = None, *, timeout: float = 90, secrets: ServerSecrets | None = None
+) -> Child:
+    """A real Prefect server (SQLite under `home`), bound to 127.0.0.1, with run history kept.
+
+    With `secrets`, every API call but the health check needs the auth string, and the blocks' encryption key
+    comes from the environment instead of being stored in Prefect's own database (see ecsync/server_secrets.py).
+    """
     port = port or free_port()
     home.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, **PREFECT_SERVER_ENV, "PREFECT_HOME": str(home.resolve())}
+    for name in ("PREFECT_SERVER_API_AUTH_STRING", "PREFECT_SERVER_ENCRYPTION_KEY", "PREFECT_API_AUTH_STRING"):
+        env.pop(name, None)
+    if secrets is not None:
+        env.update(secrets.server_env())
     env.pop("PREFECT_API_URL", None)
     env.setdefault("PREFECT_UI_API_URL", f"http://127.0.0.1:{port}/api")  # else the UI looks for the API on 4200
     env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = env.get(
@@ -153,6 +165,8 @@ def start_prefect_server(home: Path, port: int | None = None, *, timeout: float 
     argv = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)]
     child = _spawn("prefect-server", argv, home / "server.log", env, f"http://127.0.0.1:{port}")
     child.extra["api_url"] = f"{child.url}/api"
+    if secrets is not None:
+        child.extra["auth_string"] = secrets.auth_string
     wait_healthy(child, "/api/health", timeout)
     return child
 

@@ -78,7 +78,7 @@ class Executor:
         for action in actions:
             if action.member in remaining:
                 remaining[action.member] += 1
-        step = max(1, len(items) // 50)
+        step = max(1, len(items) // 20)  # at most ~20 progress updates per run
 
         async def run_one(index: int) -> None:
             action = actions[index]
@@ -101,6 +101,8 @@ class Executor:
                         if self.progress is not None and len(finished_items) % step == 0:
                             await self.progress(len(finished_items), len(items))
 
+        if self.progress is not None and items:
+            await self.progress(0, len(items))  # the bar appears as the work starts, with what is planned
         await asyncio.gather(*(run_one(index) for index in range(len(actions))))
         if self.progress is not None and items:
             await self.progress(len(items), len(items))

@@ -6,6 +6,7 @@ current status under the key `sync-info-<slug>`, and a "View in Cloud" link.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -196,21 +197,35 @@ async def publish_artifacts(
         )
 
 
-PROGRESS_FROM = 50
-"""Plans with at least this many actions get a progress bar in the UI."""
+PLANNED = re.compile(r": (\d+) items? planned$")
+"""How a progress artifact's description ends: the demo (and any reader) takes the item count from it, since
+Prefect keeps only a percentage as the artifact's data."""
 
 
-def progress_artifact(description: str) -> Callable[[int, int], Awaitable[None]]:
-    """A progress artifact for a run's propagation, made when the first progress of a large plan arrives."""
+def progress_description(title: str, planned: int) -> str:
+    return f"{title}: {planned} item{'s' if planned != 1 else ''} planned"
+
+
+def planned_items(description: str | None) -> int | None:
+    """The number of items a progress artifact's run planned, from its description."""
+    found = PLANNED.search(description or "")
+    return int(found.group(1)) if found else None
+
+
+def progress_artifact(title: str) -> Callable[[int, int], Awaitable[None]]:
+    """A progress artifact for a run's propagation: items done of items planned, made at the first progress.
+
+    A run with nothing to do makes none, so a quiet reconcile costs no extra call.
+    """
     artifact_id: Any = None
 
     async def update(finished: int, total: int) -> None:
         nonlocal artifact_id
-        if total < PROGRESS_FROM:
+        if total < 1:
             return
         progress = 100.0 * finished / total
         if artifact_id is None:
-            artifact_id = await acreate_progress_artifact(progress=progress, description=f"{description}: {total} actions")
+            artifact_id = await acreate_progress_artifact(progress=progress, description=progress_description(title, total))
         else:
             await aupdate_progress_artifact(artifact_id, progress=progress)
 

@@ -48,6 +48,8 @@ def test_demo_twice_on_one_data_folder(tmp_path: Path) -> None:
 
     first = _run_demo(data_dir, ports)
     assert "✓ Sample folder synced: 15 of 15 items of engineering-specs are synced" in first, first
+    # The bar counts items done of items planned (the run's progress artifact), not task runs.
+    assert "15/15 items" in first, first
     assert "✓ On-prem change synced: the cloud copy of spec-001.md has the edit" in first, first
     assert "✓ Cloud change synced: Partner feedback" in first, first
     assert "Sync Info: spec-001.md" in first and "Status: Synced" in first, first
@@ -55,6 +57,12 @@ def test_demo_twice_on_one_data_folder(tmp_path: Path) -> None:
     assert (data_dir / "prefect" / "prefect.db").is_file()
     assert (data_dir / "sync-state.db").is_file()
     assert not (data_dir / "prefect" / "api-url").exists()
+    # The server asked for a password generated into the data folder, readable by its owner only (issue 17 item 8).
+    for secret in ("prefect-api-auth", "prefect-encryption-key"):
+        assert (data_dir / "secrets" / secret).stat().st_mode & 0o077 == 0
+    assert (data_dir / "secrets").stat().st_mode & 0o077 == 0
+    assert "source .venv/bin/activate && source" in first and "ecsync.env" in first, first
+    assert not (data_dir / "ecsync.env").exists(), "the shell file names a server that is gone"
 
     second = _run_demo(data_dir, ports)
     assert "exists from an earlier start: reconciling it, not creating it again" in second, second

@@ -163,6 +163,9 @@ def test_two_workers_reconcile_many_sync_sets(cluster: dict[str, Any], tmp_path:
                 kind, message = state_of(api.flow_run(run_id))
                 failures = message.partition(": ")[2].split(" | ") if kind == "FAILED" else []
                 assert kind == "COMPLETED" or all(LEASE_REFUSAL in part for part in failures), (kind, message)
+            # The sweeps fanned out: batch runs of the pool's reconcile-sync-sets deployment, started by a sweep.
+            batches = api.read_flow_runs({"flows": {"name": {"any_": ["reconcile-sync-sets"]}}})
+            assert batches and all(state_of(run)[0] == "COMPLETED" for run in batches), [state_of(r) for r in batches]
             runs = {slug: api.read_flow_runs({"flow_runs": {"tags": {"all_": [f"sync-set:{slug}"]}}}) for slug in slugs}
             task_runs = _settled_task_runs(api, [run["id"] for set_runs in runs.values() for run in set_runs])
 
@@ -199,10 +202,6 @@ def test_two_workers_reconcile_many_sync_sets(cluster: dict[str, Any], tmp_path:
             assert sync_set is not None and sync_set.id is not None
             assert sync_set.lease_owner is None, "a finished run must release its lease"
             assert [(m.op_name, m.status) for m in store.members_of(state_db, sync_set.id)] == [(name, "synced")]
-
-            # The sweeps fanned out: batch runs of the pool's reconcile-sync-sets deployment, started by a sweep.
-            batches = api.read_flow_runs({"flows": {"name": {"any_": ["reconcile-sync-sets"]}}})
-            assert batches and all(state_of(run)[0] == "COMPLETED" for run in batches), [state_of(r) for r in batches]
 
         for number in (1, 2):  # both workers took part
             log = (tmp_path / f"worker-{number}.log").read_text(errors="replace")

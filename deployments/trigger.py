@@ -13,8 +13,10 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+from prefect.client.schemas.objects import TERMINAL_STATES
 
-FINAL_STATES = frozenset({"COMPLETED", "FAILED", "CANCELLED", "CRASHED"})
+FINAL_STATES = frozenset(state.value for state in TERMINAL_STATES)
+"""The state types a run ends in, as the REST API spells them (Prefect's own `TERMINAL_STATES`)."""
 RETRIED_STATUSES = frozenset({429, 502, 503, 504})
 """A busy server (SQLite "database is locked" reads as 503) asks to be asked again, as Prefect's own client does."""
 

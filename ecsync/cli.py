@@ -63,7 +63,7 @@ def serve(
     limit: Annotated[int, typer.Option(help="Flow runs this process runs at once.", min=1)] = 4,
     schedule: Annotated[bool, typer.Option(help="Put reconcile on its schedule.")] = True,
 ) -> None:
-    """Serve the four deployments (`<flow>/local`) until interrupted; needs PREFECT_API_URL."""
+    """Serve the deployments (`sync-to-cloud/set-up-sync`, `reconcile/scheduled-sweep`, ...); needs PREFECT_API_URL."""
     from deployments.serve import ServeOptions, serve_all
 
     serve_all(ServeOptions(interval_seconds=interval, limit=limit, schedule=schedule))

@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from deployments.serve import FLOW_NAMES, SCHEDULE_SUFFIX, SERVED_NAME
+from deployments.definitions import served
 from deployments.trigger import PrefectApi, state_of
 from ecsync.processes import (
     PEOPLE,
@@ -365,9 +365,9 @@ def _walkthrough(options: DemoOptions, server: Child, onprem_child: Child, cloud
         _register_blocks(onprem_child, cloud_child)
     with PrefectApi(server.extra["api_url"]) as api:
         with console.status("Waiting for the served deployments..."):
-            names = [(flow, SERVED_NAME) for flow in FLOW_NAMES] + [("reconcile", SERVED_NAME + SCHEDULE_SUFFIX)]
-            found = api.wait_for_deployments(names)
-        ids = {key.split("/")[0]: value for key, value in found.items() if key.endswith(f"/{SERVED_NAME}")}
+            found = api.wait_for_deployments([(d.flow, d.name) for d in served()])
+        # the deployments the demo starts runs of, by flow (the sweep runs by itself)
+        ids = {d.flow: found[f"{d.flow}/{d.name}"] for d in served() if not d.scheduled}
         console.print(f"[green]✓[/] Serving {', '.join(sorted(found))} (reconcile every {options.interval_seconds:g}s)")
         ok = _set_up_or_reconcile(api, ids)
         onprem = Alfresco(onprem_child.url, "-default-", PEOPLE["onprem"])
@@ -391,7 +391,7 @@ def _walkthrough(options: DemoOptions, server: Child, onprem_child: Child, cloud
     console.print(f"             log in with the password in {data}/{SECRETS_FOLDER}/{AUTH_FILE}")
     console.print(f"In a shell:  source .venv/bin/activate && source {data}/{CLIENT_ENV_FILE}")
     console.print(f"Sync Info:   {info_hint}")
-    console.print(f"Trigger:     prefect deployment run 'reconcile/{SERVED_NAME}' --param slug={SAMPLE_SLUG}")
+    console.print(f"Trigger:     prefect deployment run 'reconcile/reconcile-now' --param slug={SAMPLE_SLUG}")
     return ok
 
 

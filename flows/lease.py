@@ -25,7 +25,7 @@ import functools
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 
 from prefect.client.schemas.objects import TERMINAL_STATES
@@ -209,19 +209,25 @@ async def mark_dead_holder_crashed(holder: str, message: str) -> bool:
     return True
 
 
-async def _renew(database_url: str, sync_set_id: int, run_id: str, seconds: int) -> None:
+async def _renew(what: str, renew: Callable[[], bool], seconds: int, database_url: str) -> None:
     """The heartbeat: push the lease's expiry forward every third of its length while the run lives."""
     log = run_logger()
     while True:
         await asyncio.sleep(max(seconds / 3, 1.0))
         try:
-            renewed = await asyncio.to_thread(store.acquire_lease, database_url, sync_set_id, run_id, seconds)
+            renewed = await asyncio.to_thread(renew)
         except Exception as exc:  # a database hiccup: the next beat tries again before expiry
-            log.warning("Could not renew the lease of sync set %s: %s", sync_set_id, database_problem(exc, database_url) or exc)
+            log.warning("Could not renew the lease of %s: %s", what, database_problem(exc, database_url) or exc)
             continue
         if not renewed:
-            log.error("Lost the lease of sync set %s to another run", sync_set_id)
+            log.error("Lost the lease of %s to another run", what)
             return
+
+
+async def _stop(heartbeat: asyncio.Task[None]) -> None:
+    heartbeat.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await heartbeat
 
 
 @contextlib.asynccontextmanager
@@ -269,7 +275,12 @@ async def leased(database_url: str, sync_set: SyncSet, run_id: str, settings: Se
                 "this run changed nothing and the next one will pick up"
             )
         await asyncio.sleep(1.0)
-    heartbeat = asyncio.create_task(_renew(database_url, sync_set.id, owner, seconds))
+    sync_set_id = sync_set.id
+
+    def renew() -> bool:
+        return store.acquire_lease(database_url, sync_set_id, owner, seconds)
+
+    heartbeat = asyncio.create_task(_renew(f"sync set {sync_set.slug!r}", renew, seconds, database_url))
     try:
         # What was read before the lease may be stale: an unsync that held it may have ended the set.
         now = store.get_sync_set(database_url, sync_set.slug)
@@ -277,7 +288,39 @@ async def leased(database_url: str, sync_set: SyncSet, run_id: str, settings: Se
             raise SyncSetGone(f"Sync set {sync_set.slug!r} was unsynced while this run waited for it; this run changed nothing")
         yield
     finally:
-        heartbeat.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await heartbeat
+        await _stop(heartbeat)
         store.release_lease(database_url, sync_set.id, owner)
+
+
+@contextlib.asynccontextmanager
+async def run_leased(database_url: str, name: str, run_id: str, settings: Settings) -> AsyncIterator[str | None]:
+    """Hold the lease `name` (e.g. `sweep`) for this run; yields None when held, else why not (do nothing then).
+
+    Never waits: the holder is a live run doing the same job. A holder Prefect reports as finished is taken
+    over at once; a killed one nobody marked (its run left Running) lapses after `lease_seconds`.
+    """
+    seconds = settings.lease_seconds
+    held = store.acquire_run_lease(database_url, name, run_id, seconds)
+    if not held:
+        holder, until = store.run_lease_holder(database_url, name)
+        if holder is not None and await holder_is_dead(holder):
+            held = store.acquire_run_lease(database_url, name, run_id, seconds, dead_holder=holder)
+            if held:
+                run_logger().warning("Took over the %s lease from run %s, which is no longer running", name, holder)
+        if not held:
+            yield (
+                f"run {holder} holds the {name} lease (until {until:%Y-%m-%d %H:%M:%S} UTC)"
+                if until
+                else f"run {holder} holds the {name} lease"
+            )
+            return
+
+    def renew() -> bool:
+        return store.acquire_run_lease(database_url, name, run_id, seconds)
+
+    heartbeat = asyncio.create_task(_renew(f"the {name}", renew, seconds, database_url))
+    try:
+        yield None
+    finally:
+        await _stop(heartbeat)
+        store.release_run_lease(database_url, name, run_id)

@@ -61,6 +61,22 @@ class Settings(BaseSettings):
         default=300, ge=1, description="Seconds between scheduled reconciles of every sync set (served deployments)."
     )
 
+    sweep_batch_size: int = Field(
+        default=25,
+        ge=0,
+        le=1000,
+        description="At most this many sync sets per flow run when a sweep started by a work-pool worker fans out "
+        "over the pool (fewer when that leaves some of sweep_concurrency idle; 0: the sweep reconciles every set "
+        "itself, one after another, as a served sweep does).",
+    )
+    sweep_concurrency: int = Field(
+        default=4,
+        ge=1,
+        le=256,
+        description="Flow runs of one fanned-out sweep at once (the pool's workers share them; each worker's --limit "
+        "bounds its machine).",
+    )
+
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url

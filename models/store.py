@@ -12,10 +12,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, or_, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from models.db import session_scope
-from models.tables import Member, ScanState, SyncSet, utcnow
+from models.tables import Member, RunLease, ScanState, SyncSet, utcnow
 from vocabulary import MemberKind, MemberStatus, SyncSetState
 
 
@@ -81,6 +82,63 @@ def lease_holder(url: str, sync_set_id: int) -> tuple[str | None, datetime | Non
         if sync_set is None:
             return None, None
         return sync_set.lease_owner, sync_set.lease_expires_at
+
+
+def acquire_run_lease(url: str, name: str, run_id: str, seconds: int, *, dead_holder: str | None = None) -> bool:
+    """Take the lease `name` (e.g. `sweep`) for `run_id` unless a live lease of another run holds it.
+
+    `dead_holder`: also take it from that holder, known to be dead, whatever its expiry says.
+    """
+    now = utcnow()
+    if run_lease_holder(url, name) == (None, None):
+        try:
+            with session_scope(url) as session:
+                session.add(RunLease(name=name, owner=run_id, expires_at=now + timedelta(seconds=seconds)))
+            return True
+        except IntegrityError:  # the row exists (made just now by another run, or free): compete for it below
+            pass
+    with session_scope(url) as session:
+        free = [col(RunLease.owner).is_(None), col(RunLease.owner) == run_id, col(RunLease.expires_at) < now]
+        if dead_holder is not None:
+            free.append(col(RunLease.owner) == dead_holder)
+        result = session.execute(
+            update(RunLease)
+            .where(col(RunLease.name) == name)
+            .where(or_(*free))
+            .values(owner=run_id, expires_at=now + timedelta(seconds=seconds))
+        )
+        return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def release_run_lease(url: str, name: str, run_id: str) -> None:
+    with session_scope(url) as session:
+        session.execute(
+            update(RunLease)
+            .where(col(RunLease.name) == name)
+            .where(col(RunLease.owner) == run_id)
+            .values(owner=None, expires_at=None)
+        )
+
+
+def run_lease_holder(url: str, name: str) -> tuple[str | None, datetime | None]:
+    with session_scope(url) as session:
+        lease = session.get(RunLease, name)
+        if lease is None:
+            return None, None
+        return lease.owner, lease.expires_at
+
+
+def leased_now(url: str, slugs: Iterable[str]) -> bool:
+    """True when one of these sync sets is held under a lease that has not expired (a live run renews it)."""
+    with session_scope(url) as session:
+        statement = (
+            select(func.count())
+            .select_from(SyncSet)
+            .where(col(SyncSet.slug).in_(list(slugs)))
+            .where(col(SyncSet.lease_owner).is_not(None))
+            .where(col(SyncSet.lease_expires_at) > utcnow())
+        )
+        return int(session.exec(statement).one()) > 0
 
 
 def get_sync_set(url: str, slug: str) -> SyncSet | None:

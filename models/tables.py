@@ -136,3 +136,18 @@ class ScanState(SQLModel, table=True):
     """Changes the last full scan found that an incremental scan would not have found (should be 0)."""
     last_kind: str | None = Field(default=None, max_length=255)
     """How the last run scanned, as people read it ("incremental: 3 changes, 1 folder listed")."""
+
+
+class RunLease(SQLModel, table=True):
+    """A lease on a job bigger than one sync set: `sweep`, held by the sweep of every sync set that runs now.
+
+    Like a sync set's lease, only a live run renews it and a dead holder's lease lapses by itself, so nothing
+    depends on a slot that only a live process can free (a Prefect deployment concurrency slot can stay taken
+    after its process died with the server restarted).
+    """
+
+    __tablename__ = "run_lease"
+
+    name: str = Field(primary_key=True, max_length=64)
+    owner: str | None = Field(default=None, max_length=255)
+    expires_at: datetime | None = None

@@ -38,7 +38,7 @@ def run_bench(results: Path, *args: str, timeout: float = 600) -> dict:
 
 def test_help_lists_every_benchmark() -> None:
     done = subprocess.run([sys.executable, "-m", "bench"], cwd=ROOT, capture_output=True, text=True, check=True)
-    for name in ("overhead", "growth", "peers", "streaming", "plot"):
+    for name in ("overhead", "growth", "peers", "streaming", "plot", "sweep"):
         assert name in done.stdout
 
 

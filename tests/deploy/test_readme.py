@@ -8,7 +8,7 @@ import subprocess
 
 import yaml
 
-from deployments.serve import FLOW_NAMES, POOL_NAME, SCHEDULE_SUFFIX, SERVED_NAME
+from deployments.definitions import FLOW_NAMES, prefect_yaml_text, served
 from tests.deploy.support import PROJECT_ROOT
 
 MACHINE_PATH = re.compile(r"/(?:work|tmp|home|root)/")
@@ -36,22 +36,43 @@ def test_readme_keeps_the_two_commands_and_the_screenshot() -> None:
     assert (PROJECT_ROOT / "docs" / "failed-run.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
 
 
-def test_prefect_yaml_has_the_four_flows_for_a_work_pool() -> None:
+def test_prefect_yaml_is_generated_from_the_deployment_definitions() -> None:
+    text = (PROJECT_ROOT / "prefect.yaml").read_text()
+    assert text == prefect_yaml_text(), "run: .venv/bin/python -m deployments.definitions --write"
+
+
+def test_serve_builds_the_same_deployments_as_the_definitions() -> None:
+    from deployments.serve import ServeOptions, build_deployments
+
+    built = build_deployments(ServeOptions(interval_seconds=60, limit=3))
+    assert [(d.flow_name, d.name) for d in built] == [(d.flow, d.name) for d in served()]
+    for deployment, definition in zip(built, served(), strict=True):
+        assert deployment.description == definition.description
+        assert deployment.entrypoint is not None and deployment.entrypoint.endswith(definition.entrypoint)
+        assert bool(deployment.schedules) == definition.scheduled
+        assert (deployment.concurrency_limit is not None) == definition.served_limit, definition.name
+    without = build_deployments(ServeOptions(schedule=False))
+    assert not any(d.schedules for d in without) and len(without) == len(built) - 1
+
+
+def test_deployment_names_say_what_they_are_for_and_never_collide() -> None:
     config = yaml.safe_load((PROJECT_ROOT / "prefect.yaml").read_text())
     deployments = config["deployments"]
-    on_demand = [d for d in deployments if d["name"] == POOL_NAME]
-    flows = [d["entrypoint"].rsplit(":", 1)[1].replace("_", "-") for d in on_demand]
-    assert sorted(flows) == sorted(FLOW_NAMES)
-    for deployment in on_demand:
-        assert deployment["concurrency_limit"]["collision_strategy"] == "ENQUEUE"
-        assert not deployment.get("schedules")
-    (sweep,) = [d for d in deployments if d["name"] == POOL_NAME + SCHEDULE_SUFFIX]
-    assert sweep["entrypoint"].endswith(":reconcile") and sweep["schedules"]
-    assert sweep["concurrency_limit"] == {"limit": 1, "collision_strategy": "CANCEL_NEW"}
+    pool_names = [d["name"] for d in deployments]
+    served_names = [d.name for d in served()]
+    assert len(set(served_names)) == len(served_names), "every served deployment has a name of its own"
+    assert len(set(pool_names)) == len(pool_names)
+    assert not set(pool_names) & set(served_names), "served and pool deployments must not collide"
+    flows = {d["entrypoint"].rsplit(":", 1)[1].replace("_", "-") for d in deployments}
+    assert set(FLOW_NAMES) <= flows
+    (sweep,) = [d for d in deployments if d.get("schedules")]
+    assert sweep["entrypoint"].endswith(":reconcile")
+    assert "concurrency_limit" not in sweep, "a slot only a live process frees must not gate the schedule"
     for deployment in deployments:
-        assert not deployment["name"].startswith(SERVED_NAME), "served and pool deployments must not collide"
         assert (PROJECT_ROOT / deployment["entrypoint"].split(":")[0]).is_file()
         assert deployment["work_pool"]["name"] == "ecsync"
+        limit = deployment.get("concurrency_limit")
+        assert limit is None or limit["collision_strategy"] == "ENQUEUE"
     assert "set_working_directory" in str(config["pull"])
 
 

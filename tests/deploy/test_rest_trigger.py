@@ -18,7 +18,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from deployments.serve import SERVED_NAME
 from deployments.trigger import PrefectApi, RunRefused, authorization_header, state_of
 from ecsync.processes import SYNC_ACCOUNTS, Child, start_emulator, start_prefect_server
 from ecsync.server_secrets import load_or_create
@@ -81,12 +80,12 @@ def test_trigger_over_rest(served: dict[str, object]) -> None:
     assert isinstance(cloud_child, Child)
     with PrefectApi(str(served["api_url"]), auth_string=str(served["auth_string"])) as api:
         try:
-            ids = api.wait_for_deployments([("sync-to-cloud", SERVED_NAME), ("reconcile", SERVED_NAME)])
+            ids = api.wait_for_deployments([("sync-to-cloud", "set-up-sync"), ("reconcile", "reconcile-now")])
         except TimeoutError:
             serve = served["serve"]
             assert isinstance(serve, Child)
             pytest.fail(f"serve did not register its deployments:\n{serve.log_tail(60)}")
-        deployment_id = ids[f"sync-to-cloud/{SERVED_NAME}"]
+        deployment_id = ids["sync-to-cloud/set-up-sync"]
         folder = f"rest-{uuid.uuid4().hex[:6]}"
         good = {
             "items": ["site:engineering/README.md"],
@@ -148,10 +147,10 @@ def test_the_api_asks_for_its_password(served: dict[str, object]) -> None:
         anonymous.close()
         wrong.close()
     with PrefectApi(api_url, auth_string=str(served["auth_string"])) as api:
-        ids = api.wait_for_deployments([("unsync", SERVED_NAME)])
+        ids = api.wait_for_deployments([("unsync", "stop-syncing")])
         before = api.count_flow_runs()
         unsync = httpx.post(
-            f"{api_url}/deployments/{ids[f'unsync/{SERVED_NAME}']}/create_flow_run",
+            f"{api_url}/deployments/{ids['unsync/stop-syncing']}/create_flow_run",
             json={"parameters": {"slug": "anything", "remove_from_cloud": True}},
             timeout=30,
         )

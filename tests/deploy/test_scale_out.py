@@ -3,9 +3,11 @@
 Everything is what README.md's "Scale-out" section tells an operator to run: a Prefect server on PostgreSQL,
 the sync state on PostgreSQL, `prefect work-pool create`, `prefect --no-prompt deploy --all` of the repository's
 own `prefect.yaml`, and two `prefect worker start --pool` processes. Each sync set is one small file, edited
-on-prem before the reconciles. Two sweeps (reconcile without a slug: every sync set, each as its own subflow run)
-start together on the two workers, and a few per-set reconcile runs are thrown in, so runs race for the same sync
-sets all the time; the per-sync-set lease must turn every loser away before it changes anything.
+on-prem before the reconciles. Two sweeps (reconcile without a slug: every sync set, fanned out in batch runs of
+the pool's `reconcile-sync-sets` deployment, each set a subflow run of its batch) start together on the two
+workers (the sweep lease lets one through, the other ends Skipped), and a few per-set reconcile runs are thrown
+in, so runs race for the same sync sets all the time; the per-sync-set lease must turn every loser away before
+it changes anything.
 
 "Changed at once" is judged from what the runs did, not from their Running intervals: a run's state turns
 Completed a moment after it has released its lease, so the next run may legitimately start before that. All
@@ -28,8 +30,8 @@ from typing import Any
 
 import pytest
 
-from deployments.serve import POOL_NAME
-from deployments.trigger import PrefectApi, state_of
+from deployments.definitions import by_name
+from deployments.trigger import FINAL_STATES, PrefectApi, state_of
 from ecsync.processes import Child, start_emulator, start_prefect_server
 from flows import settings as settings_module
 from models import store
@@ -119,7 +121,7 @@ def _settled_task_runs(api: PrefectApi, flow_run_ids: list[str], timeout: float 
     previous = -1
     while True:
         rows = api.read_task_runs(body)
-        settled = all((row.get("state") or {}).get("type") in {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"} for row in rows)
+        settled = all((row.get("state") or {}).get("type") in FINAL_STATES for row in rows)
         if (len(rows) == previous and settled) or time.monotonic() > deadline:
             return rows
         previous = len(rows)
@@ -151,7 +153,8 @@ def test_two_workers_reconcile_many_sync_sets(cluster: dict[str, Any], tmp_path:
             onprem.put_content(node["id"], edited[name])
 
         with PrefectApi(api_url) as api:
-            reconcile_id = api.wait_for_deployments([("reconcile", POOL_NAME)])[f"reconcile/{POOL_NAME}"]
+            on_demand = by_name("reconcile-now").pool_name
+            reconcile_id = api.wait_for_deployments([("reconcile", on_demand)])[f"reconcile/{on_demand}"]
             sweeps = [api.create_flow_run(reconcile_id, {})["id"] for _ in range(SWEEPS)]
             singles = [api.create_flow_run(reconcile_id, {"slug": slug})["id"] for slug in slugs[:SINGLES]]
             for run_id in sweeps + singles:
@@ -160,6 +163,9 @@ def test_two_workers_reconcile_many_sync_sets(cluster: dict[str, Any], tmp_path:
                 kind, message = state_of(api.flow_run(run_id))
                 failures = message.partition(": ")[2].split(" | ") if kind == "FAILED" else []
                 assert kind == "COMPLETED" or all(LEASE_REFUSAL in part for part in failures), (kind, message)
+            # The sweeps fanned out: batch runs of the pool's reconcile-sync-sets deployment, started by a sweep.
+            batches = api.read_flow_runs({"flows": {"name": {"any_": ["reconcile-sync-sets"]}}})
+            assert batches and all(state_of(run)[0] == "COMPLETED" for run in batches), [state_of(r) for r in batches]
             runs = {slug: api.read_flow_runs({"flow_runs": {"tags": {"all_": [f"sync-set:{slug}"]}}}) for slug in slugs}
             task_runs = _settled_task_runs(api, [run["id"] for set_runs in runs.values() for run in set_runs])
 
@@ -180,7 +186,8 @@ def test_two_workers_reconcile_many_sync_sets(cluster: dict[str, Any], tmp_path:
                     assert kind == "FAILED" and LEASE_REFUSAL in message, (slug, run["name"], kind, message)
                     assert not tasks_of[run["id"]], (slug, run["name"], "a refused run must not have done anything")
                     refused += 1
-            assert any(state_of(r)[0] == "COMPLETED" and r["name"].startswith("reconcile") for r in set_runs), slug
+            done = [r for r in set_runs if state_of(r)[0] == "COMPLETED" and (r.get("state") or {}).get("name") != "Skipped"]
+            assert any(r["name"].startswith("reconcile") for r in done), slug
             for (_start, end), (next_start, _end) in itertools.pairwise(sorted(windows)):
                 assert end <= next_start, f"two runs changed {slug} at once"
 

@@ -114,3 +114,35 @@ async def test_reconcile_all_runs_each_active_sync_set_as_its_own_run(connection
                 flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[f"sync-set:{pair.name}"]))
             )
         assert {run.name for run in runs} >= {f"reconcile-{pair.name}"}
+
+
+async def test_a_sweep_skips_a_set_another_run_holds_and_a_second_sweep_skips_itself(
+    connections, database_url, onprem_api, cloud_api
+):
+    """Issue 17 item 2: no Prefect slot keeps sweeps apart, the leases in the sync state do."""
+    from flows.sweep import SWEEP_LEASE
+
+    held = await make_pair(onprem_api, cloud_api, {"held.txt": b"h"})
+    free = await make_pair(onprem_api, cloud_api, {"free.txt": b"f"})
+    await push(held)
+    await push(free)
+    await onprem_api.put_content(free.files["free.txt"]["id"], b"free, edited")
+    held_set = store.get_sync_set(database_url, held.name)
+    assert held_set is not None and held_set.id is not None
+    assert store.acquire_lease(database_url, held_set.id, "another-run", 60)
+    try:
+        state = await reconcile(return_state=True)
+    finally:
+        store.release_lease(database_url, held_set.id, "another-run")
+    assert state.is_completed() and state.name == "Completed", state.message
+    assert state.message == f"1 of 2 sync sets reconciled; 1 skipped (held by another run, or unsynced): {held.name}"
+    cloud = await trees_equal(onprem_api, cloud_api, free)
+    assert await cloud_api.content(cloud["free.txt"]["id"]) == b"free, edited"
+
+    assert store.acquire_run_lease(database_url, SWEEP_LEASE, "an-earlier-sweep", 60)
+    try:
+        skipped = await reconcile(return_state=True)
+    finally:
+        store.release_run_lease(database_url, SWEEP_LEASE, "an-earlier-sweep")
+    assert skipped.is_completed() and skipped.name == "Skipped", skipped
+    assert "an earlier sweep is still running (run an-earlier-sweep holds the sweep lease" in (skipped.message or "")

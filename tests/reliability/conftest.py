@@ -8,14 +8,9 @@ processes (the same way `ecsync.processes` starts them for the demo). The REST h
 
 from __future__ import annotations
 
-import asyncio
-import os
-import signal
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -23,6 +18,7 @@ import pytest
 from ecsync.processes import SYNC_ACCOUNTS, Account, Child, free_port, start_emulator, start_prefect_server
 from flows import settings as settings_module
 from tests.flows.conftest import cloud_api, onprem_api  # noqa: F401  (re-exported fixtures)
+from tests.reliability.support import Restartable
 from tests.support.prefect_api import using_server
 
 TASK_RETRIES = "6"
@@ -136,41 +132,12 @@ def database_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[st
     settings_module.get_settings.cache_clear()
 
 
-@dataclass
-class Restartable:
-    """A child process that a test stops and starts again with the same data and port."""
-
-    start: Callable[[], Child]
-    child: Child
-
-    async def restart(self, *, kill: bool = False, down_until: asyncio.Task[Any] | None = None, down_for: float = 1.0) -> None:
-        """Stop it, then start it again on the same port with the same data.
-
-        The stop runs in a thread so the run under test keeps going and meets the outage. `kill` is a crash
-        (SIGKILL: requests in flight are cut, a create may be committed with its answer lost) rather than a
-        graceful stop; `down_until` keeps it down until that task (the run) has ended, longer than any retry;
-        `down_for` keeps it down that many seconds.
-        """
-        if kill:
-            os.killpg(self.child.process.pid, signal.SIGKILL)
-            await asyncio.to_thread(self.child.process.wait, 10)
-        else:
-            await asyncio.to_thread(self.child.stop)
-        if down_until is not None:
-            await asyncio.wait({down_until}, timeout=120)
-        else:
-            await asyncio.sleep(down_for)  # down for a while: the run's requests now fail to connect
-        self.child = await asyncio.to_thread(self.start)
-
-
 @pytest.fixture()
 def own_prefect_server(tmp_path: Path) -> Iterator[Restartable]:
     """A Prefect server of this test alone (own home, fixed port), made the client's API for the test.
 
     Same approach as the suite's server (`tests.support.prefect_api.using_server`).
     """
-    from tests.support.prefect_api import using_server
-
     home, port = tmp_path / "prefect-home", free_port()
 
     def start() -> Child:

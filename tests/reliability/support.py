@@ -8,12 +8,17 @@ wrong value or a missing path, a duplicate is an extra path ("name-1.txt", a sec
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags, TaskRunFilter, TaskRunFilterFlowRunId
 
+from ecsync.processes import Child
 from flows.reconcile import reconcile
 from models import store
 from tests.flows.conftest import Api
@@ -109,3 +114,30 @@ async def retry_states(slug: str, *, at_least: int, polls: int = 80) -> int:
 
 def unique(prefix: str = "r") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class Restartable:
+    """A child process that a test stops and starts again with the same data and port."""
+
+    start: Callable[[], Child]
+    child: Child
+
+    async def restart(self, *, kill: bool = False, down_until: asyncio.Task[Any] | None = None, down_for: float = 1.0) -> None:
+        """Stop it, then start it again on the same port with the same data.
+
+        The stop runs in a thread so the run under test keeps going and meets the outage. `kill` is a crash
+        (SIGKILL: requests in flight are cut, a create may be committed with its answer lost) rather than a
+        graceful stop; `down_until` keeps it down until that task (the run) has ended, longer than any retry;
+        `down_for` keeps it down that many seconds.
+        """
+        if kill:
+            os.killpg(self.child.process.pid, signal.SIGKILL)
+            await asyncio.to_thread(self.child.process.wait, 10)
+        else:
+            await asyncio.to_thread(self.child.stop)
+        if down_until is not None:
+            await asyncio.wait({down_until}, timeout=120)
+        else:
+            await asyncio.sleep(down_for)  # down for a while: the run's requests now fail to connect
+        self.child = await asyncio.to_thread(self.start)

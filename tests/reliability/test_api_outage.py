@@ -25,8 +25,8 @@ from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId, TaskRu
 
 from flows.reconcile import reconcile
 from tests.flows.conftest import Api, make_pair
-from tests.reliability.conftest import Restartable, asave_connections
-from tests.reliability.support import Tree, assert_clean_state, assert_converged, cloud_root, drain_events
+from tests.reliability.conftest import asave_connections
+from tests.reliability.support import Restartable, Tree, assert_clean_state, assert_converged, cloud_root, drain_events
 
 REPO = Path(__file__).resolve().parents[2]
 OUTAGE_SECONDS = 90.0

@@ -28,8 +28,8 @@ from flows import settings as settings_module
 from flows.reconcile import reconcile
 from flows.sync_to_cloud import sync_to_cloud
 from tests.flows.conftest import Api, make_pair
-from tests.reliability.conftest import Restartable, asave_connections
-from tests.reliability.support import Tree, assert_clean_state, assert_converged, cloud_root, reconcile_until_quiet
+from tests.reliability.conftest import asave_connections
+from tests.reliability.support import Restartable, Tree, assert_clean_state, assert_converged, cloud_root, reconcile_until_quiet
 
 UPLOAD_LATENCY = {
     "seed": 7,

@@ -231,11 +231,9 @@ def run_measure(
 ) -> dict[str, Any]:
     """Run `python -m bench _measure ARGS` in its own process; its last stdout line is a JSON object.
 
-    `cwd`: another checkout of the project (an older commit) whose code runs instead of this one's.
+    `cwd`: where the process starts (its `bench` package is the one that runs).
     """
     full_env = {**os.environ, **(env or {})}
-    if cwd is not None:
-        full_env["PYTHONPATH"] = str(cwd)
     started = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-m", "bench", "_measure", *args],

@@ -248,6 +248,17 @@ def before_tree(work: Path, ref: str) -> Path:
     return target
 
 
+def launcher(work: Path) -> Path:
+    """A folder holding only this checkout's `bench` (a link): a measuring process started there with the older
+    code on PYTHONPATH measures that code with this benchmark's own measuring side (same warm-up, same JSON)."""
+    folder = work / "launcher"
+    folder.mkdir(exist_ok=True)
+    link = folder / "bench"
+    if not link.exists():
+        link.symlink_to(ROOT / "bench", target_is_directory=True)
+    return folder
+
+
 def measure(
     emulators: Emulators,
     env: dict[str, str],
@@ -260,13 +271,15 @@ def measure(
 ) -> dict[str, Any]:
     """One reconcile at `latency_ms`, its requests per side counted by the emulators."""
     run_env = {**env, "ECSYNC_INCREMENTAL_SCANS": "true" if scan == "incremental" else "false"}
-    args = ["reconcile", "--slug", name]
+    args = ["reconcile", "--slug", name, "--warm-up"]
+    if code is not None:
+        run_env["PYTHONPATH"] = str(code)
     if profile is not None:
         args += ["--profile", str(profile)]
     emulators.latency(latency_ms)
     emulators.reset_stats()
     try:
-        result = run_measure(args, run_env, cwd=code)
+        result = run_measure(args, run_env, cwd=launcher(code.parent) if code is not None else None)
     finally:
         stats = emulators.stats()
         emulators.latency(0)
@@ -279,6 +292,7 @@ def measure(
         "content_gets": sum(content_gets(routes) for routes in stats.values()),
         "state": result["state"],
         "message": result.get("message"),
+        "code_path": result.get("code"),
         "rss_peak_mib": round(result["rss_peak_mib"], 1),
         "profile": result.get("profile"),
         "load": load_now(),

@@ -321,8 +321,11 @@ def size_rows(
     }
     emulators = Emulators(here, env)
     rows: list[dict[str, Any]] = []
-    codes: list[tuple[str, Path | None]] = [("this", None)] + ([("before", before)] if before is not None else [])
+    with_before = before is not None and (args.before_sizes is None or size in args.before_sizes)
+    codes: list[tuple[str, Path | None]] = [("this", None)] + ([("before", before)] if with_before else [])
     runs = [(scan, label, code) for scan in ("incremental", "full") for label, code in codes]
+    changed_full = args.changed_full_sizes is None or size in args.changed_full_sizes
+    changed_runs = [run for run in runs if run[0] == "incremental" or changed_full]
     try:
         state = build_state(size, spec, emulators, env, name)
         print(f"{size:,} files: state built {state}", flush=True)
@@ -333,7 +336,7 @@ def size_rows(
             rows.append({"files": size, "members": state["members"], "run": "no change", "scan": scan, "code": label, **row})
             print(_line(rows[-1]), flush=True)
             settle(emulators, env, name, args.search_lag)
-        for (scan, label, code), files in zip(runs, picks(spec, args.share, len(runs)), strict=True):
+        for (scan, label, code), files in zip(changed_runs, picks(spec, args.share, len(changed_runs)), strict=True):
             changed = change(emulators, name, files, spec, generation=len(rows) + 1)
             profile = profile_dir / f"{name}-1pct-{scan}-{label}.txt" if label == "this" else None
             row = measure(emulators, env, name, scan=scan, code=code, latency_ms=args.latency_ms, profile=profile)
@@ -399,6 +402,10 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--share", type=float, default=0.01, help="share of the files changed before a 1%% run")
     parser.add_argument("--search-lag", type=float, default=2.0, help="ECSYNC_SEARCH_LAG_SECONDS of every run")
     parser.add_argument("--before-ref", default="fc7b900", help="the code to compare with ('' to skip)")
+    parser.add_argument("--before-sizes", type=int, nargs="*", help="sizes at which the older code runs too (default: all)")
+    parser.add_argument(
+        "--changed-full-sizes", type=int, nargs="*", help="sizes whose 1%% change is also reconciled by full scans (default: all)"
+    )
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args(argv)
     info = machine()

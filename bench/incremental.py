@@ -14,6 +14,8 @@ while a reconcile is measured, none while the state is built. For each size:
 3. **1% changed**: before each of the same four runs, 1% of the files (a different 1% each time) get new content
    through REST, alternating sides, as two users would.
 
+Every measured run is profiled (pyinstrument, both codes alike, so the ratios carry the same overhead).
+
 Between runs the sync set settles (a reconcile with no latency, not measured, after the search window has
 passed), so each measured run sees only its own changes. The search window is `--search-lag` seconds (the
 product's default is 300; a reconcile every 5 minutes then sees each change twice, which a benchmark of single
@@ -331,14 +333,14 @@ def size_rows(
         print(f"{size:,} files: state built {state}", flush=True)
         settle(emulators, env, name, args.search_lag)
         for scan, label, code in runs:
-            profile = profile_dir / f"{name}-nochange-{scan}-{label}.txt" if label == "this" else None
+            profile = profile_dir / f"{name}-nochange-{scan}-{label}.txt"
             row = measure(emulators, env, name, scan=scan, code=code, latency_ms=args.latency_ms, profile=profile)
             rows.append({"files": size, "members": state["members"], "run": "no change", "scan": scan, "code": label, **row})
             print(_line(rows[-1]), flush=True)
             settle(emulators, env, name, args.search_lag)
         for (scan, label, code), files in zip(changed_runs, picks(spec, args.share, len(changed_runs)), strict=True):
             changed = change(emulators, name, files, spec, generation=len(rows) + 1)
-            profile = profile_dir / f"{name}-1pct-{scan}-{label}.txt" if label == "this" else None
+            profile = profile_dir / f"{name}-1pct-{scan}-{label}.txt"
             row = measure(emulators, env, name, scan=scan, code=code, latency_ms=args.latency_ms, profile=profile)
             head = {"files": size, "members": state["members"], "run": "1% changed", "scan": scan, "code": label}
             rows.append({**head, "changed": changed, **row})
@@ -430,7 +432,7 @@ def main(argv: list[str]) -> None:
         for row in rows:
             if row.get("profile"):
                 top = ", ".join(f"{p['group']} {p['share']:.0%}" for p in row["profile"][:6])
-                profile_lines.append(f"- {row['files']:,} {row['run']} {row['scan']}: {top}")
+                profile_lines.append(f"- {row['files']:,} {row['run']} {row['scan']} ({row['code']}): {top}")
         print("Where the time goes (pyinstrument, self time by layer):\n" + "\n".join(profile_lines), flush=True)
         if args.keep:
             print(f"profiles in {profile_dir}", flush=True)

@@ -226,13 +226,18 @@ def write_results(name: str, payload: dict[str, Any]) -> Path:
 # ---------------------------------------------------------------------------------------------- processes
 
 
-def run_measure(args: list[str], env: dict[str, str] | None = None, timeout: float = 1800) -> dict[str, Any]:
-    """Run `python -m bench _measure ARGS` in its own process; its last stdout line is a JSON object."""
+def run_measure(
+    args: list[str], env: dict[str, str] | None = None, timeout: float = 1800, cwd: Path | None = None
+) -> dict[str, Any]:
+    """Run `python -m bench _measure ARGS` in its own process; its last stdout line is a JSON object.
+
+    `cwd`: where the process starts (its `bench` package is the one that runs).
+    """
     full_env = {**os.environ, **(env or {})}
     started = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-m", "bench", "_measure", *args],
-        cwd=ROOT,
+        cwd=cwd or ROOT,
         env=full_env,
         capture_output=True,
         text=True,

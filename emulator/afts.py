@@ -177,6 +177,8 @@ class _Parser:
         self.now_ms = now_ms
         self.bounds = Bounds()
         self.texts: dict[tuple[str, str], list[str]] = {}
+        self.parents: dict[str, str | None] = {}
+        """parent id of each node met while answering ANCESTOR terms (one query's worth)."""
 
     def peek(self) -> tuple[str, str] | None:
         return self.toks[self.i] if self.i < len(self.toks) else None
@@ -277,8 +279,11 @@ class _Parser:
 
     def _field(self, name: str, value: str, top: bool) -> Query:
         if name == "ancestor":
-            below = set(self.store.descendant_ids(_strip_ref(value)))
-            return lambda n: 1.0 if n.id in below else None
+            # Answered from each candidate's own ancestry, as Solr does: SOLRTrackingComponentImpl#getNodesMetadata
+            # sends every node's paths (nodeDAO.getPaths) and the index keeps its ancestors with the document, so the
+            # term costs what the candidates cost, not the size of the tree below the ancestor.
+            ancestor = _strip_ref(value)
+            return lambda n: 1.0 if ancestor in self._ancestry(n) else None
         if name == "parent":
             parent = _strip_ref(value)
             if top:
@@ -306,6 +311,17 @@ class _Parser:
         stamp = date_value(value, self.now_ms)
         col = DATE_FIELDS[name]
         return lambda n: 1.0 if getattr(n, col) // 1000 == stamp // 1000 else None
+
+    def _ancestry(self, node: Node) -> list[str]:
+        """The ids above a node, nearest first (its primary parents up to the store's root)."""
+        out: list[str] = []
+        current = node.parent_id
+        while current is not None and current not in out:
+            out.append(current)
+            if current not in self.parents:
+                self.parents[current] = self.store.parent_id(current)
+            current = self.parents[current]
+        return out
 
     @staticmethod
     def _site(value: str) -> Query:

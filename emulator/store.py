@@ -319,6 +319,11 @@ class Store:
             row = self.db.execute("SELECT * FROM nodes WHERE id=? AND state=?", (node_id, state)).fetchone()
         return Node.from_row(row) if row else None
 
+    def parent_id(self, node_id: str) -> str | None:
+        """A live node's parent id (None for a root, or a node that is not live)."""
+        row = self.db.execute("SELECT parent_id FROM nodes WHERE id=? AND state=0", (node_id,)).fetchone()
+        return row[0] if row else None
+
     def child_by_name(self, parent_id: str, name: str) -> Node | None:
         row = self.db.execute(
             "SELECT * FROM nodes WHERE parent_id=? AND name_lc=? AND state=0", (parent_id, name.lower())

@@ -24,6 +24,7 @@ detection would have missed (`missed_changes`).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,7 +32,7 @@ from functools import partial
 from itertools import pairwise
 from typing import Any
 
-from connectors.base import Change, ChangeSource, Node, Repository
+from connectors.base import Change, ChangeFeed, ChangeSource, Node, Repository
 from connectors.errors import NodeNotFoundError
 from models import store
 from models.store import MemberRow
@@ -188,9 +189,22 @@ class ChangeDetector:
         every_run = [(side, node_id) for row in list(self.rows.values()) for side in SIDES if (node_id := _node_id(row, side))]
         await self._locate(every_run)
         server_time: dict[Side, datetime | None] = {}
-        for side in SIDES:
-            roots = sorted(self.roots[side] - self.sides[side].gone)
-            feed = await self.policy.call(partial(sources[side].changed_below, roots, since[side]), f"Searching {side}")
+        # Both sides at once: each search is a round trip (or pages of them) to its own server.
+        feeds = await asyncio.gather(
+            *(
+                self.policy.call(
+                    partial(sources[side].changed_below, sorted(self.roots[side] - self.sides[side].gone), since[side]),
+                    f"Searching {side}",
+                )
+                for side in SIDES
+            ),
+            return_exceptions=True,
+        )
+        for feed in feeds:
+            if isinstance(feed, BaseException):
+                raise feed  # the other side's search has finished too: nothing is left running
+        for side, feed in zip(SIDES, feeds, strict=True):
+            assert isinstance(feed, ChangeFeed)
             server_time[side] = feed.server_time
             for change in feed.changes:
                 if change.node.id not in self.sides[side].gone:

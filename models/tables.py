@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from vocabulary import ConflictPolicy, MemberStatus, SyncSetState
@@ -70,6 +70,16 @@ class Member(SQLModel, table=True):
         Index("ix_member_set_status", "sync_set_id", "status"),
         Index("ix_member_set_op_parent", "sync_set_id", "op_parent_id"),
         Index("ix_member_set_cl_parent", "sync_set_id", "cl_parent_id"),
+        # What every run reads whatever changed (flows/changes.py): without these a run with nothing to do walks
+        # every member of the sync set to find its direct ones, its retries and its unfinished intents.
+        Index("ix_member_set_direct", "sync_set_id", "direct"),
+        Index("ix_member_set_requested", "sync_set_id", "requested"),
+        Index(
+            "ix_member_set_intent",
+            "sync_set_id",
+            sqlite_where=text("intent IS NOT NULL"),
+            postgresql_where=text("intent IS NOT NULL"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -38,7 +38,7 @@ def run_bench(results: Path, *args: str, timeout: float = 600) -> dict:
 
 def test_help_lists_every_benchmark() -> None:
     done = subprocess.run([sys.executable, "-m", "bench"], cwd=ROOT, capture_output=True, text=True, check=True)
-    for name in ("overhead", "growth", "peers", "streaming", "plot", "sweep"):
+    for name in ("overhead", "growth", "incremental", "peers", "streaming", "plot", "sweep"):
         assert name in done.stdout
 
 
@@ -59,6 +59,24 @@ def test_growth_tiny(results_dir: Path) -> None:
     changed = [r for r in rows if r["run"] == "1% changed" and r["where"] == "local"]
     assert changed[0]["end_state_equal"]
     assert any(r["where"] == "emulators" for r in rows)
+
+
+def test_incremental_tiny(results_dir: Path) -> None:
+    result = run_bench(results_dir, "incremental", "--sizes", "40", "--per-folder", "10", "--search-lag", "0.5")
+    rows = result["rows"]
+    runs, scans, codes = ("no change", "1% changed"), ("incremental", "full"), ("this", "before")
+    assert {(r["run"], r["scan"], r["code"]) for r in rows} == {(a, b, c) for a in runs for b in scans for c in codes}
+    assert all(r["state"] == "COMPLETED" for r in rows), [r["message"] for r in rows]
+    quiet = [r for r in rows if r["run"] == "no change"]
+    assert all(r["writes"] == 0 and r["content_gets"] == 0 for r in quiet)
+    changed = [r for r in rows if r["run"] == "1% changed"]
+    assert all(r["changed"] == 1 and r["content_gets"] == 1 for r in changed)
+
+    def requests(scan: str) -> int:
+        row = next(r for r in quiet if r["scan"] == scan and r["code"] == "this")
+        return int(row["requests_onprem"] + row["requests_cloud"])
+
+    assert requests("incremental") < requests("full")
 
 
 @pytest.mark.skipif(shutil.which("unison") is None, reason="Debian's unison is not installed (see bench/README.md)")

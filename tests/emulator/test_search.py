@@ -76,3 +76,29 @@ def _iso(ts: float) -> str:
     from datetime import UTC, datetime
 
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+async def test_ancestor_follows_moves_and_deletes(onprem: Emu) -> None:
+    """ANCESTOR is answered from each node's ancestry as it is now: a moved folder's content is found below its new
+    folder only, a deleted node nowhere, and the ancestor itself is not below itself."""
+    c = onprem.client()
+    lib = await doclib(c)
+    a = (await mkdir(c, lib, "A")).json()["entry"]
+    b = (await mkdir(c, lib, "B")).json()["entry"]
+    inner = (await mkdir(c, a["id"], "inner")).json()["entry"]
+    await upload(c, inner["id"], "deep.txt", b"deep")
+    gone = (await upload(c, inner["id"], "gone.txt", b"gone")).json()["entry"]
+
+    def below(node: dict[str, Any]) -> str:
+        return f'ANCESTOR:"workspace://SpacesStore/{node["id"]}"'
+
+    assert _names(await _search(c, below(a))) == {"inner", "deep.txt", "gone.txt"}
+    moved = await c.post(
+        f"/alfresco/api/-default-/public/alfresco/versions/1/nodes/{inner['id']}/move", json={"targetParentId": b["id"]}
+    )
+    assert moved.status_code == 200, moved.text
+    deleted = await c.delete(f"/alfresco/api/-default-/public/alfresco/versions/1/nodes/{gone['id']}")
+    assert deleted.status_code == 204, deleted.text
+    assert _names(await _search(c, below(a))) == set()
+    assert _names(await _search(c, below(b))) == {"inner", "deep.txt"}
+    assert _names(await _search(c, f"{below(b)} OR {below(a)}")) == {"inner", "deep.txt"}

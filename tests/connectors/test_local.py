@@ -482,3 +482,43 @@ async def test_concurrent_uploads_into_one_folder_share_its_fsync(tmp_path: Path
     for node in nodes:  # each upload returned only after an fsync that began with its file in place
         assert any(node.name in names for names in started), node.name
     assert sorted(n.name for n in nodes) == sorted(os.listdir(tmp_path / "many"))
+
+
+async def test_deferred_durability_flushes_temp_files_before_their_rename_and_the_rest_on_the_barrier(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import connectors.local as local
+
+    flushes: list[list[str]] = []
+    fsyncs: list[int] = []
+    renamed: list[tuple[int, str]] = []
+    real_rename = local._rename_noreplace
+
+    def recording_syncfs(path: str) -> None:
+        flushes.append(sorted(p.name for p in (tmp_path / "many").iterdir()) if (tmp_path / "many").exists() else [])
+
+    def recording_rename(src: str, dst: str) -> None:
+        renamed.append((len(flushes), os.path.basename(src)))  # how many flushes had finished before it
+        real_rename(src, dst)
+
+    monkeypatch.setattr(local, "_sync_filesystem", recording_syncfs)
+    monkeypatch.setattr(local, "_rename_noreplace", recording_rename)
+    monkeypatch.setattr(local.os, "fsync", lambda fd: fsyncs.append(fd))
+    repo = LocalRepository(tmp_path)
+    barrier = repo.defer_durability()
+    folder = await repo.create_folder(repo.root_id, "many")
+    nodes = await asyncio.gather(*(repo.upload(folder.id, f"f{i}.txt", chunks(b"x" * i)) for i in range(20)))
+    assert fsyncs == [], "no fsync per file or folder"
+    assert 1 <= len(flushes) < 20, "the temp files of concurrent uploads share a flush"
+    assert len(renamed) == 20
+    for finished, tmp in renamed:  # each file's bytes were flushed while it still had its hidden temp name
+        assert tmp.startswith(TMP_PREFIX) and any(tmp in names for names in flushes[:finished]), tmp
+    assert sorted(n.name for n in nodes) == sorted(os.listdir(tmp_path / "many"))
+    before = len(flushes)
+    barrier()  # the renames (and the folder create) are not durable until the barrier before the commit
+    assert len(flushes) == before + 1 and set(flushes[-1]) == {f"f{i}.txt" for i in range(20)}
+    barrier()
+    assert len(flushes) == before + 1, "nothing written since: no second flush"
+    await repo.rename(nodes[0].id, "renamed.txt")
+    barrier()
+    assert len(flushes) == before + 2

@@ -17,6 +17,16 @@ supplies small stand-ins, each documented where it lives:
   writing the file, and the record does not outlive the object.
 - **Metadata** (title, description, author) has no home on disk: `update_metadata` is accepted and ignored.
 
+**What changed** (`ChangeSource`, so runs between full scans are incremental as with Alfresco's search):
+`changed_below` walks the tree (one `lstat` per entry, no node built for what did not move) and reports every
+entry whose change time (`st_ctime`, moved by any edit, rename, move, or child added or removed, and never
+settable by a user) or modification time is at or after the moment asked. The connector's own writes are
+left out: after each write it notes the change time the node (and its folder) had right after it
+(`own-writes.json` in the trash folder), and an entry whose change time is still that one has not moved since.
+A change made by someone else between a write and that note (microseconds) is the known limit; the periodic
+full scan finds it and counts it as missed. `search_lag_seconds` is 1 s: the disk has no index to lag, only
+timestamps taken from a coarse clock.
+
 **Durability.** A write is durable when the call returns: its temp file is fsynced before the rename and the
 folder after it. A run that records its bases through `models.writer.StateWriter` asks for grouped durability
 instead (`defer_durability`): temp files are not fsynced one by one but made durable by one `syncfs` shared by
@@ -45,13 +55,14 @@ import shutil
 import stat
 import sys
 import threading
+import time
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from connectors.base import LibraryLocation, Metadata, Node
+from connectors.base import Change, ChangeFeed, LibraryLocation, Metadata, Node
 from connectors.errors import (
     AccessDeniedError,
     EscapeError,
@@ -67,6 +78,7 @@ HIDDEN_PREFIX = ".ecsync-"
 """Names the connector keeps for itself (temp files, trash); hidden from listings, refused as user names."""
 TRASH_NAME = ".ecsync-trash"
 TMP_PREFIX = ".ecsync-tmp-"
+OWN_WRITES = "own-writes.json"
 CHUNK_SIZE = 1024 * 1024
 
 _RENAME_NOREPLACE = 1
@@ -236,6 +248,11 @@ class LocalRepository:
         """Of those, how many a finished `flush` covers."""
         self._flush_lock = threading.Lock()
         self._flushing: asyncio.Future[None] | None = None
+        self._own: dict[str, int] = {}
+        """Node id -> its change time (ns) right after this connector's last write of it or into it."""
+        self._own_loaded = False
+        self._own_changed = False
+        self._opened_ns = time.time_ns()
         self.root_id = self._id_of(os.lstat(self._root_str))
         self._index[self.root_id] = ""
 
@@ -339,6 +356,89 @@ class LocalRepository:
                 del self._aliases[k]
             self._write_json("aliases.json", self._aliases)
         self._index = index
+
+    # ----------------------------------------------------------------- what changed
+
+    search_lag_seconds = 1.0
+    """How far before the previous scan `changed_below` must reach back: timestamps come from a coarse clock."""
+    search_is_exact = True
+    """`changed_below` reports every node at or below its roots that moved (`flows.changes`: a folder it did not
+    report has not changed, whatever its modification time says)."""
+
+    def _own_writes(self) -> dict[str, int]:
+        if not self._own_loaded:
+            saved = self._read_json(OWN_WRITES)
+            self._own = {key: value for key, value in saved.items() if isinstance(value, int)} | self._own
+            self._own_loaded = True
+        return self._own
+
+    def _note_own(self, node_id: str | None, st: os.stat_result | None, *folders: str) -> None:
+        """Remember the change times this connector's write left (the node's and its folders')."""
+        own = self._own_writes()
+        self._own_changed = True
+        if node_id is not None and st is not None:
+            own[node_id] = st.st_ctime_ns
+        for folder in folders:
+            with contextlib.suppress(OSError):
+                folder_st = os.lstat(self._full(folder))
+                own[self._id_of(folder_st)] = folder_st.st_ctime_ns
+
+    async def changed_below(self, roots: Sequence[str], since: datetime) -> ChangeFeed:
+        """Every node at or below `roots` whose change or modification time is at or after `since`, except what this
+        connector's own writes left as it is; the clock before the walk as `server_time`."""
+        now = datetime.now(UTC)
+        if not roots:
+            return ChangeFeed([], now)
+        since_ns = (since.astimezone(UTC) - _EPOCH) // timedelta(microseconds=1) * 1000
+        own = self._own_writes()
+        changes: list[Change] = []
+        for root in roots:
+            rel, root_st = self._lookup(root, "changed-below")
+            above = self._ancestors(rel)
+            if (root_st.st_ctime_ns >= since_ns or root_st.st_mtime_ns >= since_ns) and own.get(root) != root_st.st_ctime_ns:
+                changes.append(Change(self._node(rel, root_st), above))
+            if not stat.S_ISDIR(root_st.st_mode):
+                continue
+            top = (*above, root)
+            stack = collections.deque([(rel, root, top)])
+            while stack:
+                folder_rel, folder_id, chain = stack.popleft()
+                try:
+                    with os.scandir(self._full(folder_rel)) as it:
+                        entries = [e for e in it if not e.name.startswith(HIDDEN_PREFIX)]
+                except OSError:
+                    continue
+                parent_path = "/" + folder_rel
+                for entry in entries:
+                    try:
+                        st = entry.stat(follow_symlinks=False)
+                    except OSError:
+                        continue
+                    if stat.S_ISLNK(st.st_mode):
+                        continue
+                    child = f"{folder_rel}/{entry.name}" if folder_rel else entry.name
+                    node_id = self._id_of(st)
+                    self._index[node_id] = child
+                    if stat.S_ISDIR(st.st_mode):
+                        stack.append((child, node_id, (*chain, node_id)))
+                    if (st.st_ctime_ns >= since_ns or st.st_mtime_ns >= since_ns) and own.get(node_id) != st.st_ctime_ns:
+                        changes.append(Change(self._node(child, st, folder_id, parent_path, entry.name), chain))
+        return ChangeFeed(changes, now)
+
+    def _ancestors(self, rel: str) -> tuple[str, ...]:
+        """Ids from the root down to the parent of the node at `rel` (empty for the root itself)."""
+        if rel == "":
+            return ()
+        names = rel.split("/")
+        ids = [self.root_id]
+        for depth in range(1, len(names)):
+            ids.append(self._id_of(os.lstat(self._full("/".join(names[:depth])))))
+        return tuple(ids)
+
+    async def locate(self, node_id: str) -> Change:
+        rel, st = self._lookup(node_id, "locate")
+        with self._os_errors("locate", rel):
+            return Change(self._node(rel, st), self._ancestors(rel))
 
     def _node(
         self, rel: str, st: os.stat_result, parent_id: str | None = None, parent_path: str | None = None, name: str | None = None
@@ -588,7 +688,9 @@ class LocalRepository:
         with self._os_errors("create-folder", rel):
             st = await asyncio.to_thread(self._make_folder, parent_rel, name, rel)
             self._written += 1
-            return self._node(rel, st)
+            node = self._node(rel, st)
+            self._note_own(node.id, st, parent_rel)
+            return node
 
     def _make_folder(self, parent_rel: str, name: str, rel: str) -> os.stat_result:
         """Clash check and mkdir, in a worker thread (a mkdir is milliseconds of filesystem work here)."""
@@ -629,6 +731,7 @@ class LocalRepository:
                 os.unlink(tmp)
             raise
         node = self._node(rel, st)
+        self._note_own(node.id, st, parent_rel)
         await self._after_write(self._full(parent_rel))
         return node
 
@@ -654,6 +757,7 @@ class LocalRepository:
         if _key(new_st) != node_id:
             self._aliases[_key(new_st)] = node_id
         self._write_json("aliases.json", self._aliases)
+        self._note_own(node_id, new_st, parent_rel)
         return self._node(rel, new_st)
 
     def _keep_version(self, node_id: str, rel: str) -> Path:
@@ -700,6 +804,7 @@ class LocalRepository:
                     self._reindex_subtree(rel, new_rel)
                 else:
                     self._index[node_id] = new_rel
+                self._note_own(node_id, st, parent_rel, rel.rpartition("/")[0])
                 await self._after_write(self._full(parent_rel))
             return self._node(new_rel, os.lstat(self._full(new_rel)))
 
@@ -718,6 +823,7 @@ class LocalRepository:
             parent_id = self._id_of(os.lstat(self._full(parent_rel)))
             _rename_noreplace(self._full(rel), str(self.trash / entry))
         self._written += 1
+        self._note_own(None, None, parent_rel)
         self._trash_index[node_id] = {
             "entry": entry,
             "name": name,
@@ -748,7 +854,9 @@ class LocalRepository:
         del self._trash_index[node_id]
         self._write_json("trash.json", self._trash_index)
         with self._os_errors("restore", new_rel):
-            return self._node(new_rel, os.lstat(self._full(new_rel)))
+            st = os.lstat(self._full(new_rel))
+        self._note_own(self._id_of(st), st, parent_rel)
+        return self._node(new_rel, st)
 
     async def ensure_versionable(self, node_id: str) -> Node:
         """Every file already keeps its overwritten bytes (see `update_content`): nothing to switch on."""
@@ -786,4 +894,8 @@ class LocalRepository:
         return (self.root / rel).as_uri()
 
     async def aclose(self) -> None:
-        """Nothing to release: no connections, and state files are written as they change."""
+        """Nothing to release but the note of this connector's own writes (`changed_below`), kept for the next
+        run; notes older than a minute before this connector opened are below any moment a later run asks about."""
+        if self._own_changed:
+            oldest = self._opened_ns - 60 * 1_000_000_000
+            self._write_json(OWN_WRITES, {key: value for key, value in self._own_writes().items() if value >= oldest})

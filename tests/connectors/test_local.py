@@ -522,3 +522,61 @@ async def test_deferred_durability_flushes_temp_files_before_their_rename_and_th
     await repo.rename(nodes[0].id, "renamed.txt")
     barrier()
     assert len(flushes) == before + 2
+
+
+# ----------------------------------------------------------------- what changed (ChangeSource)
+
+
+async def test_changed_below_reports_what_others_changed_and_not_its_own_writes(tmp_path: Path) -> None:
+    from datetime import datetime, timedelta
+
+    from connectors.base import ChangeSource
+
+    repo = LocalRepository(tmp_path)
+    assert isinstance(repo, ChangeSource)
+    top = await repo.create_folder(repo.root_id, "top")
+    sub = await repo.create_folder(top.id, "sub")
+    mine = await repo.upload(sub.id, "mine.txt", chunks(b"ours"))
+    (tmp_path / "top" / "theirs.txt").write_bytes(b"old")
+    await asyncio.sleep(0.05)
+    since = datetime.now(UTC)
+    await asyncio.sleep(0.05)
+    moved = await repo.rename(mine.id, "renamed.txt")  # our own write after `since`: not a change
+    await repo.aclose()
+
+    again = LocalRepository(tmp_path)  # a later run: the note of our own writes was kept
+    quiet = await again.changed_below([top.id], since)
+    assert quiet.changes == []
+    assert quiet.server_time is not None and quiet.server_time >= since
+
+    (tmp_path / "top" / "theirs.txt").write_bytes(b"edited by someone else")
+    os.rename(tmp_path / "top" / "sub" / "renamed.txt", tmp_path / "top" / "sub" / "by-hand.txt")
+    (tmp_path / "top" / "new.txt").write_bytes(b"new")
+    feed = await again.changed_below([top.id], since - timedelta(seconds=0))
+    found = {change.node.name: change for change in feed.changes}
+    assert set(found) == {"top", "sub", "theirs.txt", "by-hand.txt", "new.txt"}
+    assert found["by-hand.txt"].node.id == moved.id
+    assert found["by-hand.txt"].ancestors == (repo.root_id, top.id, sub.id)
+    assert found["top"].ancestors == (repo.root_id,)
+    located = await again.locate(moved.id)
+    assert located.node.name == "by-hand.txt" and located.ancestors == (repo.root_id, top.id, sub.id)
+    with pytest.raises(NodeNotFoundError):
+        await again.locate("0:0")
+    empty = await again.changed_below([], since)
+    assert empty.changes == [] and empty.server_time is not None
+
+
+async def test_changed_below_sees_a_touch_that_keeps_the_old_modification_time(tmp_path: Path) -> None:
+    from datetime import datetime
+
+    repo = LocalRepository(tmp_path)
+    top = await repo.create_folder(repo.root_id, "top")
+    path = tmp_path / "top" / "a.txt"
+    path.write_bytes(b"one")
+    old = path.stat()
+    await asyncio.sleep(0.05)
+    since = datetime.now(UTC)
+    path.write_bytes(b"two")
+    os.utime(path, ns=(old.st_atime_ns, old.st_mtime_ns))  # content changed, modification time put back
+    feed = await repo.changed_below([top.id], since)
+    assert "a.txt" in {change.node.name for change in feed.changes}

@@ -235,6 +235,7 @@ class LocalRepository:
         """Node id -> root-relative posix path ("" for the root)."""
         self._locks: dict[str, str] = {}
         self._aliases: dict[str, str] = self._read_json("aliases.json")
+        self._aliases_lock = threading.Lock()
         """Current inode key -> the node's stable id, for files replaced by `update_content`."""
         self._trash_index: dict[str, dict[str, Any]] = self._read_json("trash.json")
         self._dir_syncs: dict[str, asyncio.Future[None]] = {}
@@ -274,6 +275,12 @@ class LocalRepository:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self.trash / name)
+
+    def _save_aliases(self) -> None:
+        """Write the alias table as it is when the write starts (in a worker thread: the copy is one C call, so
+        the event loop's changes are either in it or made after it, and a later save carries them)."""
+        with self._aliases_lock:
+            self._write_json("aliases.json", dict(self._aliases))
 
     # ----------------------------------------------------------------- ids and paths
 
@@ -354,7 +361,7 @@ class LocalRepository:
         if stale:
             for k in stale:
                 del self._aliases[k]
-            self._write_json("aliases.json", self._aliases)
+            self._save_aliases()
         self._index = index
 
     # ----------------------------------------------------------------- what changed
@@ -744,8 +751,7 @@ class LocalRepository:
         tmp = await self._write_temp(parent_rel, content, "update-content")
         try:
             with self._os_errors("update-content", rel):
-                await asyncio.to_thread(self._keep_version, node_id, rel)
-                os.replace(tmp, self._full(rel))
+                await asyncio.to_thread(self._keep_version_and_replace, node_id, rel, tmp)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
@@ -756,9 +762,15 @@ class LocalRepository:
         self._aliases.pop(_key(st), None)
         if _key(new_st) != node_id:
             self._aliases[_key(new_st)] = node_id
-        self._write_json("aliases.json", self._aliases)
+        with self._os_errors("update-content", rel):
+            await asyncio.to_thread(self._save_aliases)
         self._note_own(node_id, new_st, parent_rel)
         return self._node(rel, new_st)
+
+    def _keep_version_and_replace(self, node_id: str, rel: str, tmp: str) -> None:
+        """In a worker thread: the old bytes kept (and flushed), then the new file put in their place."""
+        self._keep_version(node_id, rel)
+        os.replace(tmp, self._full(rel))
 
     def _keep_version(self, node_id: str, rel: str) -> Path:
         """Copy the bytes about to be overwritten into the trash folder (fsynced) before the overwrite."""

@@ -6,6 +6,8 @@ current status under the key `sync-info-<slug>`, and a "View in Cloud" link.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -182,32 +184,45 @@ async def publish_artifacts(
     rows = [outcome.row() for outcome in outcomes] or [
         {"action": "none", "item": "", "direction": "", "outcome": "nothing to do", "detail": ""}
     ]
-    await acreate_table_artifact(
-        table=rows[:5000], description=f"What this run did for sync set {sync_set.slug} ({len(outcomes)} actions)"
-    )
-    await acreate_markdown_artifact(
-        key=artifact_key(sync_set.slug),
-        markdown=status_markdown(sync_set, members, cloud_url, root_name, scan, missed, link),
-        description=f"Status of sync set {sync_set.slug}",
-    )
+    # Three independent requests to the Prefect API, sent side by side (a no-change run's fixed cost).
+    requests: list[Awaitable[Any]] = [
+        acreate_table_artifact(
+            table=rows[:5000], description=f"What this run did for sync set {sync_set.slug} ({len(outcomes)} actions)"
+        ),
+        acreate_markdown_artifact(
+            key=artifact_key(sync_set.slug),
+            markdown=status_markdown(sync_set, members, cloud_url, root_name, scan, missed, link),
+            description=f"Status of sync set {sync_set.slug}",
+        ),
+    ]
     if cloud_url:
-        await acreate_link_artifact(
-            key=f"view-in-cloud-{sync_set.slug}", link=cloud_url, link_text="View in Cloud", description="Cloud copy"
+        requests.append(
+            acreate_link_artifact(
+                key=f"view-in-cloud-{sync_set.slug}", link=cloud_url, link_text="View in Cloud", description="Cloud copy"
+            )
         )
+    await asyncio.gather(*requests)
 
 
 PROGRESS_FROM = 50
 """Plans with at least this many actions get a progress bar in the UI."""
+PROGRESS_EVERY_SECONDS = 1.0
+"""At most one progress update per this many seconds (each is a request to the Prefect API), and the last."""
 
 
 def progress_artifact(description: str) -> Callable[[int, int], Awaitable[None]]:
     """A progress artifact for a run's propagation, made when the first progress of a large plan arrives."""
     artifact_id: Any = None
+    last = 0.0
 
     async def update(finished: int, total: int) -> None:
-        nonlocal artifact_id
+        nonlocal artifact_id, last
         if total < PROGRESS_FROM:
             return
+        now = time.monotonic()
+        if artifact_id is not None and finished < total and now - last < PROGRESS_EVERY_SECONDS:
+            return
+        last = now
         progress = 100.0 * finished / total
         if artifact_id is None:
             artifact_id = await acreate_progress_artifact(progress=progress, description=f"{description}: {total} actions")

@@ -236,6 +236,10 @@ class LocalRepository:
         self._locks: dict[str, str] = {}
         self._aliases: dict[str, str] = self._read_json("aliases.json")
         self._aliases_lock = threading.Lock()
+        self._aliases_changes = 0
+        """Alias changes made so far (counted after each change), and how many of them a finished save holds."""
+        self._aliases_saved = 0
+        self._aliases_saving: asyncio.Future[None] | None = None
         """Current inode key -> the node's stable id, for files replaced by `update_content`."""
         self._trash_index: dict[str, dict[str, Any]] = self._read_json("trash.json")
         self._dir_syncs: dict[str, asyncio.Future[None]] = {}
@@ -280,7 +284,18 @@ class LocalRepository:
         """Write the alias table as it is when the write starts (in a worker thread: the copy is one C call, so
         the event loop's changes are either in it or made after it, and a later save carries them)."""
         with self._aliases_lock:
+            version = self._aliases_changes  # read before the copy: the copy holds at least these changes
             self._write_json("aliases.json", dict(self._aliases))
+            self._aliases_saved = max(self._aliases_saved, version)
+
+    async def _aliases_durable(self) -> None:
+        """Return once a save that started after this call's alias change has finished: the content updates
+        in flight share one save (each rewrites the whole table, so one per update grew with the square)."""
+        mark = self._aliases_changes
+        while self._aliases_saved < mark:
+            if self._aliases_saving is None or self._aliases_saving.done():
+                self._aliases_saving = asyncio.ensure_future(asyncio.to_thread(self._save_aliases))
+            await asyncio.shield(self._aliases_saving)
 
     # ----------------------------------------------------------------- ids and paths
 
@@ -762,8 +777,9 @@ class LocalRepository:
         self._aliases.pop(_key(st), None)
         if _key(new_st) != node_id:
             self._aliases[_key(new_st)] = node_id
+        self._aliases_changes += 1
         with self._os_errors("update-content", rel):
-            await asyncio.to_thread(self._save_aliases)
+            await self._aliases_durable()
         self._note_own(node_id, new_st, parent_rel)
         return self._node(rel, new_st)
 

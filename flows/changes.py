@@ -17,6 +17,10 @@ Per side, from the moment the previous scan began (less `search_lag_seconds`, si
    the search would have found it). A folder that went away takes the members below it along; its copy on the
    other side is scanned whole, so a folder delete still sees what else it holds.
 
+A repository whose search is exact (`search_is_exact`: a local folder's walk reports every node at or below the
+roots whose change time moved, and leaves out its own writes) has its folders listed only when the search found
+them: a folder met in a listing whose modification time is recent from the run's own writes is not listed again.
+
 The planner then decides only these members. What the search cannot see (a restore, which keeps timestamps, or an
 index lagging longer than the window) is left to the periodic full scan, which counts what it found that this
 detection would have missed (`missed_changes`).
@@ -295,6 +299,7 @@ class ChangeDetector:
             while True:
                 to_list: set[str] = set()
                 new: set[str] = set()
+                exact = bool(getattr(self.repositories[side], "search_is_exact", False))
                 for node in list(known.nodes.values()):
                     if not node.is_folder or node.id in known.listed or node.id in considered:
                         continue
@@ -302,6 +307,9 @@ class ChangeDetector:
                     row = self.by_node.get((side, node.id))
                     if row is None:
                         new.add(node.id)
+                    elif exact:
+                        if node.id in known.found:
+                            to_list.add(node.id)
                     elif node.modified_at is None or _aware(node.modified_at) >= self.since[side]:
                         to_list.add(node.id)
                 if not to_list and not new:

@@ -19,6 +19,7 @@ Prefect nor its API, which is how the property tests run the production propagat
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -103,6 +104,13 @@ class SyncSetRun:
             CLOUD: SideTagged(cloud, CLOUD),  # type: ignore[dict-item]
         }
         self.state = MemberState(database_url, sync_set, run_id)
+        self.barriers: list[Callable[[], None]] = []
+        """Repositories that make their writes durable in groups: flushed before each sync-state commit."""
+        for repository in self.repositories.values():
+            defer = getattr(repository, "defer_durability", None)
+            if callable(defer):
+                self.barriers.append(defer())
+        self.state.writer.barriers.extend(self.barriers)
         self.recovery = Recovery(database_url, self.repositories, run_id, self.policy, self.log)
         self.root_name: str | None = None
         """The synced root folder's name (the first part of every item's path), once the run has loaded it."""
@@ -155,6 +163,8 @@ class SyncSetRun:
             outcomes = await executor.run()
         finally:
             await self.state.finish()  # what was queued is committed even when propagation raised
+            for barrier in self.barriers:  # and what was written after the last commit is durable too
+                await asyncio.to_thread(barrier)
         # The report counts in SQL (one aggregate) instead of loading every member a second time.
         summary = store.member_summary(self.db, self.state.sync_set_id)
         if self.scope_member_id is None:

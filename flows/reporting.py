@@ -6,7 +6,9 @@ current status under the key `sync-info-<slug>`, and a "View in Cloud" link.
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -187,26 +189,34 @@ async def publish_artifacts(
     rows = [outcome.row() for outcome in outcomes] or [
         {"action": "none", "item": "", "direction": "", "outcome": "nothing to do", "detail": ""}
     ]
-    await best_effort(
-        "write the table of this run's actions",
-        lambda: acreate_table_artifact(
-            table=rows[:5000], description=f"What this run did for sync set {sync_set.slug} ({len(outcomes)} actions)"
-        ),
-    )
-    markdown = status_markdown(sync_set, members, cloud_url, root_name, scan, missed, link)
-    await best_effort(
-        f"write the status artifact of sync set {sync_set.slug}",
-        lambda: acreate_markdown_artifact(
-            key=artifact_key(sync_set.slug), markdown=markdown, description=f"Status of sync set {sync_set.slug}"
-        ),
-    )
-    if cloud_url:
-        await best_effort(
-            "write the View in Cloud link",
-            lambda: acreate_link_artifact(
-                key=f"view-in-cloud-{sync_set.slug}", link=cloud_url, link_text="View in Cloud", description="Cloud copy"
+    # Three independent requests to the Prefect API, sent side by side (a no-change run's fixed cost), each
+    # best effort: an API that does not answer costs a WARNING, never the run.
+    requests: list[Awaitable[Any]] = [
+        best_effort(
+            "write the table of this run's actions",
+            lambda: acreate_table_artifact(
+                table=rows[:5000], description=f"What this run did for sync set {sync_set.slug} ({len(outcomes)} actions)"
             ),
+        ),
+        best_effort(
+            f"write the status artifact of sync set {sync_set.slug}",
+            lambda: acreate_markdown_artifact(
+                key=artifact_key(sync_set.slug),
+                markdown=status_markdown(sync_set, members, cloud_url, root_name, scan, missed, link),
+                description=f"Status of sync set {sync_set.slug}",
+            ),
+        ),
+    ]
+    if cloud_url:
+        requests.append(
+            best_effort(
+                "write the View in Cloud link",
+                lambda: acreate_link_artifact(
+                    key=f"view-in-cloud-{sync_set.slug}", link=cloud_url, link_text="View in Cloud", description="Cloud copy"
+                ),
+            )
         )
+    await asyncio.gather(*requests)
 
 
 PLANNED = re.compile(r": (\d+) items? planned$")
@@ -215,6 +225,8 @@ Prefect keeps only a percentage as the artifact's data."""
 
 PROGRESS_TIMEOUT = 10.0
 """Seconds a progress update may hold the run before it is given up (the Prefect client retries ~60 s)."""
+PROGRESS_EVERY_SECONDS = 1.0
+"""At most one progress update per this many seconds (each is a request to the Prefect API), and the last."""
 
 
 def progress_description(title: str, planned: int) -> str:
@@ -236,11 +248,16 @@ def progress_artifact(title: str) -> Callable[[int, int], Awaitable[None]]:
     """
     artifact_id: Any = None
     attempt = Throttled()
+    last = 0.0
 
     async def update(finished: int, total: int) -> None:
-        nonlocal artifact_id
+        nonlocal artifact_id, last
         if total < 1:
             return
+        now = time.monotonic()
+        if artifact_id is not None and finished < total and now - last < PROGRESS_EVERY_SECONDS:
+            return
+        last = now
         progress = 100.0 * finished / total
         if artifact_id is None:
             artifact_id = await attempt(

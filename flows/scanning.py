@@ -168,7 +168,7 @@ class SyncSetScanner:
         if scoped:
             return FULL, "Request Sync scans the item's subtree in full"
         if not all(isinstance(repository, ChangeSource) for repository in self.repositories.values()):
-            return FULL, "a local folder has no search: scanned in full every run"
+            return FULL, "a repository cannot tell what changed: scanned in full every run"
         if not self.settings.incremental_scans:
             return FULL, "incremental scans are off (ECSYNC_INCREMENTAL_SCANS)"
         if state.onprem_since is None or state.cloud_since is None:
@@ -180,11 +180,17 @@ class SyncSetScanner:
             return FULL, f"no full scan in the last {self.settings.full_scan_hours:g} hours (ECSYNC_FULL_SCAN_HOURS)"
         return INCREMENTAL, ""
 
+    def _lag(self, side: Side) -> timedelta:
+        """How far back a side's search reaches: the setting (Solr's lag), or less where the repository says
+        its search cannot lag that long (a local folder's walk: its own `search_lag_seconds`)."""
+        own = getattr(self.repositories[side], "search_lag_seconds", None)
+        lag = self.settings.search_lag_seconds
+        return timedelta(seconds=min(lag, own) if isinstance(own, int | float) else lag)
+
     def _since(self) -> dict[Side, datetime]:
-        lag = timedelta(seconds=self.settings.search_lag_seconds)
         state = self.scan_state
         assert state.onprem_since is not None and state.cloud_since is not None
-        return {ONPREM: _aware(state.onprem_since) - lag, CLOUD: _aware(state.cloud_since) - lag}
+        return {ONPREM: _aware(state.onprem_since) - self._lag(ONPREM), CLOUD: _aware(state.cloud_since) - self._lag(CLOUD)}
 
     def _detector(self) -> ChangeDetector:
         return ChangeDetector(
@@ -234,15 +240,15 @@ class SyncSetScanner:
                 detected = await self._detector().detect(store.direct_member_rows(self.db, self.state.sync_set_id), self._since())
             except (RepositoryError, SearchUnavailable) as exc:
                 self.log.warning("The search could not be checked against this full scan: %s", exc)
+        server_time = dict(detected.server_time) if detected else {}
+        if can_search and not server_time:  # before the scan: what changes while it runs is found next time
+            for side, repository in self.repositories.items():
+                assert isinstance(repository, ChangeSource)
+                server_time[side] = (await repository.changed_below([], self.clock())).server_time
         records, direct = self.state.load()
         scanned = await Scanner(self.repositories, self.scan_task, self.policy, self.settings.scan_concurrency, self.log).scan(
             direct, self.sync_set.target_folder_id, self.sync_set.include_subfolders, self.sync_set.target_folder_path
         )
-        server_time = dict(detected.server_time) if detected else {}
-        if can_search and not server_time:
-            for side, repository in self.repositories.items():
-                assert isinstance(repository, ChangeSource)
-                server_time[side] = (await repository.changed_below([], self.clock())).server_time
         description = f"full: {why}"
         self.log.info("Scan: %s", description)
         observed = {ONPREM: scanned.onprem, CLOUD: scanned.cloud}
@@ -283,7 +289,7 @@ class SyncSetScanner:
         assert scan.detected is not None
         planned = {row.id for row in scan.detected.rows}
         seen = {side: set(obs.nodes) for side, obs in ((ONPREM, scan.detected.onprem), (CLOUD, scan.detected.cloud))}
-        recent = _aware(self.clock()) - timedelta(seconds=self.settings.search_lag_seconds)
+        recent = {side: _aware(self.clock()) - self._lag(side) for side in (ONPREM, CLOUD)}
         missed: dict[str, str] = {}
         for action in plan.actions:
             if action.kind in (ActionKind.RECORD_BASE, ActionKind.COMPARE, ActionKind.DROP_MEMBER):
@@ -295,8 +301,11 @@ class SyncSetScanner:
             if new is not None and new[1] in seen[new[0]]:
                 continue
             refs = [ref for ref in (action.node, action.source) if ref is not None and ref.node_id]
-            nodes = [scan.observed[ref.side].nodes.get(ref.node_id or "") for ref in refs]
-            if any(node is not None and node.modified_at is not None and _aware(node.modified_at) >= recent for node in nodes):
+            nodes = [(ref.side, scan.observed[ref.side].nodes.get(ref.node_id or "")) for ref in refs]
+            if any(
+                node is not None and node.modified_at is not None and _aware(node.modified_at) >= recent[side]
+                for side, node in nodes
+            ):
                 continue
             missed.setdefault(action.member, f"{action.kind.value} {paths(action)}")
         return list(missed.values())

@@ -37,7 +37,7 @@ class Settings(BaseSettings):
     incremental_scans: bool = Field(
         default=True,
         description="Between full scans, find what changed through the repositories' search and their folders' "
-        "modification times instead of listing both trees (Alfresco only; local folders are always scanned in full).",
+        "modification times instead of listing both trees (Alfresco's search; a local folder's walk of change times).",
     )
     full_scan_every: int = Field(
         default=12, ge=1, description="Every Nth reconcile of a sync set scans both trees in full (1: always)."

@@ -16,13 +16,17 @@ executemany. Callers choose per write:
 
 Writes are applied in the order they were made, so a later write of a member never lands before an earlier
 one. `drain()` waits until everything queued is committed and re-raises the first error of a posted write.
+
+`barriers` run in the worker thread before each commit: a repository that leaves its writes' durability to
+one flush per group (`connectors.local.LocalRepository.defer_durability`) makes them durable there, so no
+base is ever committed for bytes the disk could still lose.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -121,6 +125,8 @@ class StateWriter:
     _error: BaseException | None = None
     commits: int = 0
     """Transactions committed, for the benchmarks."""
+    barriers: list[Callable[[], None]] = field(default_factory=list)
+    """Called (in the worker thread, in order) before each commit; an exception fails that commit's writes."""
 
     def _enqueue(self, write: Write, wait: bool) -> asyncio.Future[int | None] | None:
         if self._error is not None:
@@ -171,7 +177,7 @@ class StateWriter:
                 continue
             batch, self._queue = self._queue, []
             try:
-                ids = await asyncio.to_thread(apply_writes, self.url, [queued.write for queued in batch])
+                ids = await asyncio.to_thread(self._commit, [queued.write for queued in batch])
             except BaseException as exc:
                 for queued in batch:
                     if queued.future is None:
@@ -185,6 +191,11 @@ class StateWriter:
             for queued, member_id in zip(batch, ids, strict=True):
                 if queued.future is not None and not queued.future.done():
                     queued.future.set_result(member_id)
+
+    def _commit(self, writes: Sequence[Write]) -> list[int | None]:
+        for barrier in self.barriers:
+            barrier()
+        return apply_writes(self.url, writes)
 
     async def close(self) -> None:
         """Drain, then stop the worker."""

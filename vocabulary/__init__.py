@@ -7,7 +7,7 @@ and so that no code compares raw strings such as `"synced"` or `"folder"`.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Any, Literal, cast
 
@@ -151,7 +151,10 @@ class Intent:
         return self.is_create and self.source_id is not None and self.parent_id is not None and self.name is not None
 
     def to_json(self) -> dict[str, Any]:
-        return {key: value for key, value in asdict(self).items() if value is not None}
+        # Every field is a plain string: read them directly (dataclasses.asdict deep-copies, and was a tenth of
+        # the event loop's time in a local first sync, one intent per file).
+        values = (self.kind, self.side, self.run, self.parent_id, self.name, self.source_side, self.source_id, self.made_id)
+        return {key: value for key, value in zip(_INTENT_FIELDS, values, strict=True) if value is not None}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Intent:
@@ -170,3 +173,6 @@ class Intent:
 
     def made(self, node_id: str) -> Intent:
         return Intent(self.kind, self.side, self.run, self.parent_id, self.name, self.source_side, self.source_id, node_id)
+
+
+_INTENT_FIELDS = tuple(f.name for f in fields(Intent))

@@ -482,3 +482,124 @@ async def test_concurrent_uploads_into_one_folder_share_its_fsync(tmp_path: Path
     for node in nodes:  # each upload returned only after an fsync that began with its file in place
         assert any(node.name in names for names in started), node.name
     assert sorted(n.name for n in nodes) == sorted(os.listdir(tmp_path / "many"))
+
+
+async def test_deferred_durability_flushes_temp_files_before_their_rename_and_the_rest_on_the_barrier(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import connectors.local as local
+
+    flushes: list[list[str]] = []
+    fsyncs: list[int] = []
+    renamed: list[tuple[int, str]] = []
+    real_rename = local._rename_noreplace
+
+    def recording_syncfs(path: str) -> None:
+        flushes.append(sorted(p.name for p in (tmp_path / "many").iterdir()) if (tmp_path / "many").exists() else [])
+
+    def recording_rename(src: str, dst: str) -> None:
+        renamed.append((len(flushes), os.path.basename(src)))  # how many flushes had finished before it
+        real_rename(src, dst)
+
+    monkeypatch.setattr(local, "_sync_filesystem", recording_syncfs)
+    monkeypatch.setattr(local, "_rename_noreplace", recording_rename)
+    monkeypatch.setattr(local.os, "fsync", lambda fd: fsyncs.append(fd))
+    repo = LocalRepository(tmp_path)
+    barrier = repo.defer_durability()
+    folder = await repo.create_folder(repo.root_id, "many")
+    nodes = await asyncio.gather(*(repo.upload(folder.id, f"f{i}.txt", chunks(b"x" * i)) for i in range(20)))
+    assert fsyncs == [], "no fsync per file or folder"
+    assert 1 <= len(flushes) < 20, "the temp files of concurrent uploads share a flush"
+    assert len(renamed) == 20
+    for finished, tmp in renamed:  # each file's bytes were flushed while it still had its hidden temp name
+        assert tmp.startswith(TMP_PREFIX) and any(tmp in names for names in flushes[:finished]), tmp
+    assert sorted(n.name for n in nodes) == sorted(os.listdir(tmp_path / "many"))
+    before = len(flushes)
+    barrier()  # the renames (and the folder create) are not durable until the barrier before the commit
+    assert len(flushes) == before + 1 and set(flushes[-1]) == {f"f{i}.txt" for i in range(20)}
+    barrier()
+    assert len(flushes) == before + 1, "nothing written since: no second flush"
+    await repo.rename(nodes[0].id, "renamed.txt")
+    barrier()
+    assert len(flushes) == before + 2
+
+
+# ----------------------------------------------------------------- what changed (ChangeSource)
+
+
+async def test_changed_below_reports_what_others_changed_and_not_its_own_writes(tmp_path: Path) -> None:
+    from datetime import datetime, timedelta
+
+    from connectors.base import ChangeSource
+
+    repo = LocalRepository(tmp_path)
+    assert isinstance(repo, ChangeSource)
+    top = await repo.create_folder(repo.root_id, "top")
+    sub = await repo.create_folder(top.id, "sub")
+    mine = await repo.upload(sub.id, "mine.txt", chunks(b"ours"))
+    (tmp_path / "top" / "theirs.txt").write_bytes(b"old")
+    await asyncio.sleep(0.05)
+    since = datetime.now(UTC)
+    await asyncio.sleep(0.05)
+    moved = await repo.rename(mine.id, "renamed.txt")  # our own write after `since`: not a change
+    await repo.aclose()
+
+    again = LocalRepository(tmp_path)  # a later run: the note of our own writes was kept
+    quiet = await again.changed_below([top.id], since)
+    assert quiet.changes == []
+    assert quiet.server_time is not None and quiet.server_time >= since
+
+    (tmp_path / "top" / "theirs.txt").write_bytes(b"edited by someone else")
+    os.rename(tmp_path / "top" / "sub" / "renamed.txt", tmp_path / "top" / "sub" / "by-hand.txt")
+    (tmp_path / "top" / "new.txt").write_bytes(b"new")
+    feed = await again.changed_below([top.id], since - timedelta(seconds=0))
+    found = {change.node.name: change for change in feed.changes}
+    assert set(found) == {"top", "sub", "theirs.txt", "by-hand.txt", "new.txt"}
+    assert found["by-hand.txt"].node.id == moved.id
+    assert found["by-hand.txt"].ancestors == (repo.root_id, top.id, sub.id)
+    assert found["top"].ancestors == (repo.root_id,)
+    located = await again.locate(moved.id)
+    assert located.node.name == "by-hand.txt" and located.ancestors == (repo.root_id, top.id, sub.id)
+    with pytest.raises(NodeNotFoundError):
+        await again.locate("0:0")
+    empty = await again.changed_below([], since)
+    assert empty.changes == [] and empty.server_time is not None
+
+
+async def test_changed_below_sees_a_touch_that_keeps_the_old_modification_time(tmp_path: Path) -> None:
+    from datetime import datetime
+
+    repo = LocalRepository(tmp_path)
+    top = await repo.create_folder(repo.root_id, "top")
+    path = tmp_path / "top" / "a.txt"
+    path.write_bytes(b"one")
+    old = path.stat()
+    await asyncio.sleep(0.05)
+    since = datetime.now(UTC)
+    path.write_bytes(b"two")
+    os.utime(path, ns=(old.st_atime_ns, old.st_mtime_ns))  # content changed, modification time put back
+    feed = await repo.changed_below([top.id], since)
+    assert "a.txt" in {change.node.name for change in feed.changes}
+
+
+async def test_concurrent_content_updates_share_alias_saves_and_every_id_survives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = LocalRepository(tmp_path)
+    folder = await repo.create_folder(repo.root_id, "many")
+    nodes = [await repo.upload(folder.id, f"f{i}.txt", chunks(b"old")) for i in range(20)]
+    saves: list[int] = []
+    real_save = repo._save_aliases
+
+    def counting() -> None:
+        saves.append(1)
+        real_save()
+
+    monkeypatch.setattr(repo, "_save_aliases", counting)
+    updated = await asyncio.gather(*(repo.update_content(n.id, chunks(b"new bytes")) for n in nodes))
+    assert [u.id for u in updated] == [n.id for n in nodes], "ids survive the new inodes"
+    assert 1 <= len(saves) < 20, "updates in flight share a save of the alias table"
+    reopened = LocalRepository(tmp_path)  # a later run reads every alias back
+    for node in nodes:
+        assert (await reopened.get(node.id)).name == node.name
+        assert await read_all(reopened, node.id) == b"new bytes"

@@ -110,3 +110,33 @@ async def test_an_insert_of_column_values_gets_the_model_defaults(db_url: str, e
         for column in ("status", "direct", "rel_path", "requested", "locked_by_sync", "cloud_id", "error_code"):
             assert getattr(row, column) == getattr(expected, column), column
         assert row.intent == {"kind": "upload"}
+
+
+async def test_barriers_run_before_every_commit(db_url: str, engine: Engine) -> None:
+    set_id = saved_set(engine)
+    writer = StateWriter(db_url)
+    seen: list[int] = []
+
+    def barrier() -> None:  # what a commit is about to record must already be durable: nothing committed yet
+        with Session(engine) as session:
+            seen.append(len(session.exec(select(Member)).all()))
+
+    writer.barriers.append(barrier)
+    await writer.insert(new_member(set_id, "a"))
+    await writer.insert(new_member(set_id, "b"))
+    await writer.close()
+    assert seen == [0, 1]
+
+
+async def test_a_failing_barrier_fails_the_writes_of_its_commit(db_url: str, engine: Engine) -> None:
+    set_id = saved_set(engine)
+    writer = StateWriter(db_url)
+
+    def failing() -> None:
+        raise OSError(5, "Input/output error")
+
+    writer.barriers.append(failing)
+    with pytest.raises(OSError):
+        await writer.insert(new_member(set_id, "a"))
+    await writer.close()
+    assert members(engine) == {}

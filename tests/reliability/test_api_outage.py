@@ -161,7 +161,9 @@ async def test_serve_outlives_a_prefect_api_outage(
         await _wait_for(lambda: _log_has(log, "restart 1 in"), "restart after a start without the API", serve, log)
         own_prefect_server.child = await asyncio.to_thread(own_prefect_server.start)
         await _wait_for(lambda: _log_has(log, "starting the runner again"), "runner started again", serve, log)
-        deployment = (await asyncio.to_thread(api.wait_for_deployments, [("reconcile", "local")], 120))["reconcile/local"]
+        deployment = (await asyncio.to_thread(api.wait_for_deployments, [("reconcile", "reconcile-now")], 120))[
+            "reconcile/reconcile-now"
+        ]
 
         for path in model:
             model[path] = f"edited before the outage: {path}\n".encode()

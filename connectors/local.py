@@ -85,32 +85,21 @@ _RENAME_NOREPLACE = 1
 _AT_FDCWD = -100
 
 
-def _load_renameat2() -> Any:
-    """glibc's renameat2, for renames that can never overwrite; None where the platform lacks it."""
+def _libc_function(name: str) -> Any:
+    """A glibc function by name (renameat2, syncfs); None where the platform lacks it."""
     if not sys.platform.startswith("linux"):
         return None
     try:
         libc = ctypes.CDLL(None, use_errno=True)
     except OSError:
         return None
-    return getattr(libc, "renameat2", None)
+    return getattr(libc, name, None)
 
 
-_renameat2 = _load_renameat2()
-
-
-def _load_syncfs() -> Any:
-    """glibc's syncfs (flush one filesystem), None where the platform lacks it."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-    except OSError:
-        return None
-    return getattr(libc, "syncfs", None)
-
-
-_syncfs = _load_syncfs()
+_renameat2 = _libc_function("renameat2")
+"""Renames that can never overwrite."""
+_syncfs = _libc_function("syncfs")
+"""Flush one filesystem."""
 
 
 def _sync_filesystem(path: str) -> None:

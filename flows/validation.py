@@ -223,6 +223,8 @@ async def validate_setup(
     try:
         target, parent, missing = await _locate_target(cloud, destination, options.create_target_folder)
     except RepositoryError as exc:
+        if exc.retryable:  # a 503 or a dropped connection: the setup's retry tries again, nothing is refused
+            raise
         raise SyncRefused(f"Could not read the destination: {exc.message}") from exc
     assert parent is not None
     _check_new_folder_names(destination, missing)

@@ -77,3 +77,17 @@ async def test_permanent_failure_then_request_sync_clears_it(connections, databa
     member = store.find_member(database_url, pair.files["big.bin"]["id"])[0]
     assert member.status == "synced" and member.error_code is None
     assert "Synced" in render(await sync_info(database_url, pair.files["big.bin"]["id"]))
+
+
+async def test_a_transient_fault_while_reading_the_destination_is_retried(connections, database_url, onprem_api, cloud_api):
+    """A 503 while the setup looks up the cloud destination is retried like any transient fault, not refused as
+    "Could not read the destination" (the fault storm's soak found a setup refused so)."""
+    pair = await make_pair(onprem_api, cloud_api, {"d.txt": b"d"})
+    rules = [{"method": "GET", "path": "/containers/documentLibrary$", "fail_next": 2, "status": 503}]
+    await cloud_api.faults({"rules": rules})
+    try:
+        state = await pair.push()
+    finally:
+        await cloud_api.faults(None)
+    assert state.is_completed(), state.message
+    await trees_equal(onprem_api, cloud_api, pair)

@@ -124,6 +124,14 @@ def gone_message(slug: str, process: str, taken_by: str) -> str:
     )
 
 
+def gone_lease_message(name: str, process: str, taken_by: str) -> str:
+    """The Crashed message of a run whose process is gone while it held the lease `name` (the sweep's)."""
+    return (
+        f"Its process ({process}) is gone: it was killed while it held the {name} lease, with nobody left to report "
+        f"it. Run {taken_by} took the {name} over at once."
+    )
+
+
 async def holder_is_dead(holder: str | None) -> bool:
     """True when Prefect says the lease holder's flow run is over (a worker marks a killed child Crashed).
 
@@ -296,31 +304,39 @@ async def leased(database_url: str, sync_set: SyncSet, run_id: str, settings: Se
 async def run_leased(database_url: str, name: str, run_id: str, settings: Settings) -> AsyncIterator[str | None]:
     """Hold the lease `name` (e.g. `sweep`) for this run; yields None when held, else why not (do nothing then).
 
-    Never waits: the holder is a live run doing the same job. A holder Prefect reports as finished is taken
-    over at once; a killed one nobody marked (its run left Running) lapses after `lease_seconds`.
+    Never waits: the holder is a live run doing the same job. Like a sync set's lease, the holder names its
+    process: a holder whose process is gone from this machine, or whose run Prefect reports finished, is taken
+    over at once (and a gone one marked Crashed); a killed one elsewhere lapses after `lease_seconds`.
     """
     seconds = settings.lease_seconds
-    held = store.acquire_run_lease(database_url, name, run_id, seconds)
+    owner = lease_owner_id(run_id)
+    held = store.acquire_run_lease(database_url, name, owner, seconds)
     if not held:
         holder, until = store.run_lease_holder(database_url, name)
-        if holder is not None and await holder_is_dead(holder):
-            held = store.acquire_run_lease(database_url, name, run_id, seconds, dead_holder=holder)
-            if held:
-                run_logger().warning("Took over the %s lease from run %s, which is no longer running", name, holder)
+        process = gone_process(holder) if holder is not None else None
+        if holder is not None and (process is not None or await holder_is_dead(holder)):
+            held = store.acquire_run_lease(database_url, name, owner, seconds, dead_holder=holder)
+            if held and process is not None:
+                dead = run_of(holder)
+                run_logger().warning("Took over the %s lease from run %s: its process (%s) is gone", name, dead, process)
+                await mark_dead_holder_crashed(holder, gone_lease_message(name, process, run_id))
+            elif held:
+                run_logger().warning("Took over the %s lease from run %s, which is no longer running", name, run_of(holder))
         if not held:
+            who = run_of(holder) if holder is not None else "?"
             yield (
-                f"run {holder} holds the {name} lease (until {until:%Y-%m-%d %H:%M:%S} UTC)"
+                f"run {who} holds the {name} lease (until {until:%Y-%m-%d %H:%M:%S} UTC)"
                 if until
-                else f"run {holder} holds the {name} lease"
+                else f"run {who} holds the {name} lease"
             )
             return
 
     def renew() -> bool:
-        return store.acquire_run_lease(database_url, name, run_id, seconds)
+        return store.acquire_run_lease(database_url, name, owner, seconds)
 
     heartbeat = asyncio.create_task(_renew(f"the {name}", renew, seconds, database_url))
     try:
         yield None
     finally:
         await _stop(heartbeat)
-        store.release_run_lease(database_url, name, run_id)
+        store.release_run_lease(database_url, name, owner)

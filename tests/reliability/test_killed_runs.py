@@ -29,8 +29,9 @@ from sqlalchemy import update
 from sqlmodel import col
 
 from flows import settings as settings_module
-from flows.lease import lease_owner_id, leased, run_of
+from flows.lease import lease_owner_id, leased, run_leased, run_of
 from flows.reconcile import reconcile
+from flows.sweep import SWEEP_LEASE
 from flows.sync_to_cloud import sync_to_cloud
 from models import store
 from models.db import session_scope
@@ -289,3 +290,45 @@ async def test_the_heartbeat_keeps_a_long_runs_lease(connections, database_url, 
         assert run_of(holder) == "long-run" and later > first, "the heartbeat pushed the expiry forward"
         assert not store.acquire_lease(database_url, sync_set.id, "intruder", 6), "a renewed lease keeps others out"
     assert store.lease_holder(database_url, sync_set.id) == (None, None)
+
+
+SWEEP_CHILD = """
+import asyncio, sys
+from flows import settings as settings_module
+from flows.lease import run_leased
+
+async def main() -> None:
+    settings = settings_module.Settings.model_construct(lease_seconds=600, lease_wait_seconds=0)
+    async with run_leased(sys.argv[1], sys.argv[2], "killed-sweep", settings) as busy:
+        print("held" if busy is None else f"busy: {busy}", flush=True)
+        await asyncio.sleep(600)
+
+asyncio.run(main())
+"""
+
+
+async def test_a_killed_sweeps_lease_is_taken_over_at_once(database_url):
+    """A sweep killed on this machine leaves the sweep lease with 600 s to run; the next sweep finds the holder's
+    process gone and takes the lease at once, so the schedule does not wait for it to lapse (issue 17 items 1, 2)."""
+    settings = settings_module.Settings.model_construct(lease_seconds=600, lease_wait_seconds=0)
+    child = subprocess.Popen(
+        [sys.executable, "-c", SWEEP_CHILD, database_url, SWEEP_LEASE],
+        stdout=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        assert (await asyncio.to_thread(child.stdout.readline)).strip() == "held"
+        async with run_leased(database_url, SWEEP_LEASE, "second-sweep", settings) as busy:
+            assert busy is not None and "run killed-sweep holds the sweep lease" in busy, "a live sweep keeps others out"
+    finally:
+        child.kill()
+        child.wait(timeout=10)
+    holder, until = store.run_lease_holder(database_url, SWEEP_LEASE)
+    assert holder is not None and run_of(holder) == "killed-sweep" and until is not None, "the killed sweep's lease stays"
+    async with run_leased(database_url, SWEEP_LEASE, "next-sweep", settings) as busy:
+        assert busy is None, busy
+        holder, _ = store.run_lease_holder(database_url, SWEEP_LEASE)
+        assert holder is not None and run_of(holder) == "next-sweep"
+    assert store.run_lease_holder(database_url, SWEEP_LEASE) == (None, None)

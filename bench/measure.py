@@ -15,9 +15,13 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench.common import peak_rss_mib
+
+if TYPE_CHECKING:
+    from connectors.base import Node
+    from models.tables import Member
 
 # ---------------------------------------------------------------------------------------------- profiling
 
@@ -161,6 +165,23 @@ def create_local_sync_set(database_url: str, slug: str, a_root: str, b_root: str
     store.create_sync_set(database_url, sync_set, [node])
 
 
+def paired_member(sync_set_id: int, rel_path: str, onprem: Node, cloud: Node) -> Member:
+    """The member row a first sync leaves for a node and its copy: both bases recorded, synced, hashes unknown."""
+    from flows.recording import base_fields, synced_fields
+    from models.tables import Member
+    from vocabulary import MemberKind
+
+    return Member(
+        sync_set_id=sync_set_id,
+        kind=MemberKind.of(onprem.is_folder).value,
+        direct=False,
+        rel_path=rel_path,
+        **base_fields("onprem", onprem, None),
+        **base_fields("cloud", cloud, None),
+        **synced_fields("seed"),
+    )
+
+
 async def seed_local_members(database_url: str, slug: str, a_root: str, b_root: str, folder: str) -> int:
     """Member rows for a tree already present on both sides (b_root/folder a copy of a_root/folder, mtimes kept).
 
@@ -172,8 +193,6 @@ async def seed_local_members(database_url: str, slug: str, a_root: str, b_root: 
     from connectors.local import LocalRepository
     from flows.recording import base_fields, synced_fields
     from models import store
-    from models.tables import Member
-    from vocabulary import MemberKind
 
     a = LocalRepository(a_root, label="onprem")
     b = LocalRepository(b_root, label="cloud")
@@ -198,17 +217,7 @@ async def seed_local_members(database_url: str, slug: str, a_root: str, b_root: 
             for child in a_children:
                 twin = b_children[child.name]
                 child_rel = f"{rel}/{child.name}" if rel else child.name
-                rows.append(
-                    Member(
-                        sync_set_id=sync_set.id,
-                        kind=MemberKind.of(child.is_folder).value,
-                        direct=False,
-                        rel_path=child_rel,
-                        **base_fields("onprem", child, None),
-                        **base_fields("cloud", twin, None),
-                        **synced_fields("seed"),
-                    )
-                )
+                rows.append(paired_member(sync_set.id, child_rel, child, twin))
                 if child.is_folder:
                     next_level.append((child_rel, child.id, twin.id))
         level = next_level
@@ -226,12 +235,10 @@ async def seed_emulator_members(database_url: str, slug: str, onprem_url: str, c
     scan, nothing to do) is the check that the rows are right.
     """
     from connectors.alfresco import AlfrescoRepository
-    from connectors.base import Node
     from ecsync.processes import SYNC_ACCOUNTS
-    from flows.recording import base_fields, synced_fields
+    from flows.recording import base_fields
     from models import store
     from models.tables import Member
-    from vocabulary import MemberKind
 
     on, off = SYNC_ACCOUNTS["onprem"], SYNC_ACCOUNTS["cloud"]
     onprem = AlfrescoRepository(base_url=onprem_url, username=on.user, password=on.password, label="onprem", read_timeout=120)
@@ -268,17 +275,7 @@ async def seed_emulator_members(database_url: str, slug: str, onprem_url: str, c
                     for child in a_children:
                         twin = b_children[child.name]
                         child_rel = f"{rel}/{child.name}" if rel else child.name
-                        rows.append(
-                            Member(
-                                sync_set_id=sync_set.id,
-                                kind=MemberKind.of(child.is_folder).value,
-                                direct=False,
-                                rel_path=child_rel,
-                                **base_fields("onprem", child, None),
-                                **base_fields("cloud", twin, None),
-                                **synced_fields("seed"),
-                            )
-                        )
+                        rows.append(paired_member(sync_set.id, child_rel, child, twin))
                         if child.is_folder:
                             next_level.append((child_rel, child.id, twin.id))
             level = next_level
@@ -418,7 +415,6 @@ async def run_baseline(args: argparse.Namespace) -> dict[str, Any]:
     on-prem tree breadth-first (scan concurrency), list the target, create each folder once its parent
     exists and stream every file (download piped into upload, transfer concurrency)."""
     from connectors.alfresco import AlfrescoRepository
-    from connectors.base import Node
     from ecsync.processes import SYNC_ACCOUNTS
     from flows.settings import get_settings
     from tasks.scan import gather_bounded

@@ -57,7 +57,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -83,6 +83,20 @@ CHUNK_SIZE = 1024 * 1024
 
 _RENAME_NOREPLACE = 1
 _AT_FDCWD = -100
+
+
+def _visible(entries: Iterable[os.DirEntry[str]]) -> Iterator[tuple[os.DirEntry[str], os.stat_result]]:
+    """The entries a listing shows, with their stat: not the connector's hidden files, not symlinks (never
+    followed out of the root), not what vanished since the folder was read."""
+    for entry in entries:
+        if entry.name.startswith(HIDDEN_PREFIX):
+            continue
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        if not stat.S_ISLNK(st.st_mode):
+            yield entry, st
 
 
 def _libc_function(name: str) -> Any:
@@ -416,17 +430,11 @@ class LocalRepository:
                 folder_rel, folder_id, chain = stack.popleft()
                 try:
                     with os.scandir(self._full(folder_rel)) as it:
-                        entries = [e for e in it if not e.name.startswith(HIDDEN_PREFIX)]
+                        entries = list(it)
                 except OSError:
                     continue
                 parent_path = "/" + folder_rel
-                for entry in entries:
-                    try:
-                        st = entry.stat(follow_symlinks=False)
-                    except OSError:
-                        continue
-                    if stat.S_ISLNK(st.st_mode):
-                        continue
+                for entry, st in _visible(entries):
                     child = f"{folder_rel}/{entry.name}" if folder_rel else entry.name
                     node_id = self._id_of(st)
                     self._index[node_id] = child
@@ -658,16 +666,10 @@ class LocalRepository:
         """Children sorted by name; symlinks and the connector's own hidden files are skipped."""
         rel = self._folder(folder_id, "list-children")
         with self._os_errors("list-children", rel), os.scandir(self._full(rel)) as it:
-            entries = sorted((e for e in it if not e.name.startswith(HIDDEN_PREFIX)), key=lambda e: e.name)
+            entries = sorted(it, key=lambda e: e.name)
         page: list[Node] = []
         parent_path = "/" + rel  # one string shared by the folder's children, not one per node
-        for entry in entries:
-            try:
-                st = entry.stat(follow_symlinks=False)
-            except OSError:
-                continue
-            if stat.S_ISLNK(st.st_mode):
-                continue
+        for entry, st in _visible(entries):
             page.append(self._node(f"{rel}/{entry.name}" if rel else entry.name, st, folder_id, parent_path, entry.name))
             if len(page) >= page_size:
                 yield page

@@ -89,15 +89,23 @@ def test_local_folders_between_full_scans_carry_only_what_moved(tmp_path: Path) 
     (a / "tree" / "one.txt").write_bytes(b"edited on a")
     os.rename(b / "tree" / "two.txt", b / "tree" / "two-renamed.txt")
     (b / "tree" / "sub" / "five.txt").write_bytes(b"new on b")
-    (a / "tree" / "new").mkdir()  # before the delete: a freed inode number reused at once would be the same id
+    (a / "tree" / "new").mkdir()
     (a / "tree" / "new" / "six.txt").write_bytes(b"in a new folder")
-    (a / "tree" / "sub" / "four.txt").unlink()
     time.sleep(1.2)  # so the next run's watermark, less its 1 s margin, is past these edits
     changed = asyncio.run(run(url, "local", a, b))
     assert changed.ok and changed.scan.startswith("incremental"), changed.scan
     assert tree(a / "tree") == tree(b / "tree")
-    assert tree(a / "tree")["two-renamed.txt"] == b"two.txt" and "sub/four.txt" not in tree(b / "tree")
+    assert tree(a / "tree")["two-renamed.txt"] == b"two.txt"
     assert tree(b / "tree")["one.txt"] == b"edited on a" and tree(a / "tree")["sub/five.txt"] == b"new on b"
+
+    # A delete in a run of its own: a run that frees an inode on one side (a delete, or a content update's rename over
+    # the old file) and creates a file there can hand the new file the freed inode, and so another member's id
+    # (docs/RELIABILITY.md, "Known limits"). This lowers, but does not remove, the chance of meeting it here.
+    (a / "tree" / "sub" / "four.txt").unlink()
+    time.sleep(1.2)
+    deleted = asyncio.run(run(url, "local", a, b))
+    assert deleted.ok and deleted.scan.startswith("incremental"), deleted.scan
+    assert "sub/four.txt" not in tree(b / "tree") and tree(a / "tree") == tree(b / "tree")
 
     again = asyncio.run(run(url, "local", a, b))
     assert again.plan is not None and [x for x in again.plan.actions if x.kind is not ActionKind.RECORD_BASE] == []
